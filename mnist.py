@@ -1,0 +1,377 @@
+"""MNIST: from four gzip files on disk to verified NumPy arrays.
+
+The MNIST database (LeCun, Cortes, Burges) is four IDX files. An IDX file is a
+big-endian header followed by raw values:
+
+    bytes 0-1   zero
+    byte  2     value type (0x08 = uint8, ...)
+    byte  3     number of dimensions D
+    4*D bytes   the size of each dimension, uint32 big-endian
+    the rest    prod(sizes) values, row-major
+
+Images are (count, 28, 28) uint8 with 0 = background, 255 = ink; labels are
+(count,) uint8 digits 0-9. ``load()`` returns the images flattened to
+(count, 784).
+
+Nothing here is trusted blindly. Each file's *decompressed* bytes must match a
+SHA-256 sum recorded below before any array is built from them; a missing,
+truncated, corrupt or altered file raises an error that names the file. Verified
+arrays are cached as ``.npz`` (never pickle), keyed by a hash of the source
+files, so a second load is fast and a changed file is never served from cache.
+When files are absent they are downloaded from a list of mirrors, into a
+temporary file that is renamed into place only after its checksum matches.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.request
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "FILES",
+    "MIRRORS",
+    "MNISTError",
+    "MNISTIntegrityError",
+    "MNISTDownloadError",
+    "parse_idx",
+    "download",
+    "load",
+    "default_data_dir",
+]
+
+#: file stem -> (SHA-256 of the decompressed bytes, decompressed size in bytes, shape)
+FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {
+    "train-images-idx3-ubyte": (
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        47_040_016,
+        (60_000, 28, 28),
+    ),
+    "train-labels-idx1-ubyte": (
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        60_008,
+        (60_000,),
+    ),
+    "t10k-images-idx3-ubyte": (
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        7_840_016,
+        (10_000, 28, 28),
+    ),
+    "t10k-labels-idx1-ubyte": (
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        10_008,
+        (10_000,),
+    ),
+}
+
+#: Tried in order when a file is missing; each serves ``<stem>.gz`` below its URL.
+MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+_PROJECT_DIR = Path(__file__).resolve().parent
+_CACHE_VERSION = 1
+
+# IDX type byte -> big-endian NumPy dtype
+_IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+class MNISTError(Exception):
+    """Base class of every error this module raises on purpose."""
+
+
+class MNISTIntegrityError(MNISTError, ValueError):
+    """A data file exists but is not the canonical MNIST file."""
+
+
+class MNISTDownloadError(MNISTError, OSError):
+    """A file is missing and could not be fetched from any mirror."""
+
+
+def default_data_dir() -> Path:
+    """``$MNIST_DIR`` if set, else ``data/mnist`` next to this module (never the CWD)."""
+    env = os.environ.get("MNIST_DIR")
+    return Path(env).expanduser() if env else _PROJECT_DIR / "data" / "mnist"
+
+
+def _default_cache_dir() -> Path:
+    env = os.environ.get("MNIST_CACHE_DIR")
+    return Path(env).expanduser() if env else _PROJECT_DIR / "build" / "cache"
+
+
+def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Parse the bytes of one IDX file into an array in native byte order.
+
+    Args:
+        data: the whole decompressed file.
+        name: used in error messages only.
+    Returns:
+        array of the shape and type the header declares.
+    Raises:
+        ValueError: naming ``name``, when the header is malformed or the number
+            of bytes does not match the header.
+    """
+    if len(data) < 4:
+        raise ValueError(f"{name}: not an IDX file: {len(data)} bytes, a header needs at least 4")
+    if data[0] != 0 or data[1] != 0:
+        raise ValueError(
+            f"{name}: not an IDX file: magic number starts with bytes "
+            f"{data[0]:#04x} {data[1]:#04x}, expected 0x00 0x00"
+        )
+    type_code, ndim = data[2], data[3]
+    if type_code not in _IDX_DTYPES:
+        known = ", ".join(f"{c:#04x}" for c in _IDX_DTYPES)
+        raise ValueError(f"{name}: unknown IDX value type {type_code:#04x}; known types: {known}")
+    if ndim == 0:
+        raise ValueError(f"{name}: IDX header declares 0 dimensions, expected at least 1")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise ValueError(
+            f"{name}: truncated header: {ndim} dimensions need {header_len} header bytes, "
+            f"file has {len(data)}"
+        )
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    dtype = _IDX_DTYPES[type_code]
+    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    found = len(data) - header_len
+    if found != expected:
+        what = "truncated" if found < expected else "trailing bytes"
+        raise ValueError(
+            f"{name}: {what}: header declares shape {shape} of {dtype.name} "
+            f"({expected} data bytes), file has {found} data bytes"
+        )
+    array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
+    return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def _decompress(raw: bytes, path: Path) -> bytes:
+    if not path.name.endswith(".gz"):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise MNISTIntegrityError(
+            f"{path}: damaged gzip file ({exc}). Delete it and load again to download a fresh "
+            f"copy, or copy the canonical file from the project's data/mnist/ folder."
+        ) from exc
+
+
+def _verify(stem: str, content: bytes, origin: str) -> None:
+    """Raise MNISTIntegrityError unless ``content`` is the canonical decompressed ``stem``."""
+    sha, size, _ = FILES[stem]
+    if len(content) != size:
+        raise MNISTIntegrityError(
+            f"{origin}: {stem} has {len(content)} decompressed bytes, expected {size} "
+            f"(truncated or wrong file). Replace it with the canonical file (see README, 'Data')."
+        )
+    found = hashlib.sha256(content).hexdigest()
+    if found != sha:
+        raise MNISTIntegrityError(
+            f"{origin}: {stem} is altered: SHA-256 of its decompressed bytes is {found}, "
+            f"expected {sha}. Replace it with the canonical file (see README, 'Data')."
+        )
+
+
+def _find(stem: str, data_dir: Path) -> Path | None:
+    for candidate in (data_dir / f"{stem}.gz", data_dir / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _progress(stem: str, done: int, total: int | None) -> None:
+    if total:
+        sys.stderr.write(f"\r  {stem}.gz: {done / 1e6:6.1f} / {total / 1e6:.1f} MB")
+    else:
+        sys.stderr.write(f"\r  {stem}.gz: {done / 1e6:6.1f} MB")
+    sys.stderr.flush()
+
+
+def download(
+    stem: str,
+    data_dir: str | os.PathLike,
+    mirrors: Sequence[str] = MIRRORS,
+    *,
+    sha256: str | None = None,
+    timeout: float = 30.0,
+    progress: bool = True,
+) -> Path:
+    """Fetch ``<stem>.gz`` into ``data_dir``, trying ``mirrors`` in order.
+
+    The body is streamed into a temporary file in ``data_dir``; it is renamed to
+    ``<stem>.gz`` only after the SHA-256 of its decompressed bytes matches
+    ``sha256`` (default: the canonical sum in ``FILES``). A failed attempt leaves
+    no file behind.
+
+    Returns:
+        the path of the verified file.
+    Raises:
+        MNISTDownloadError: listing every URL tried and why it failed, and how
+            to place the files by hand.
+    """
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    expected_sha = sha256 if sha256 is not None else FILES[stem][0]
+    target = data_dir / f"{stem}.gz"
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + f"/{stem}.gz"
+        fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{stem}.", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+                total = resp.headers.get("Content-Length")
+                total = int(total) if total and total.isdigit() else None
+                done = 0
+                while chunk := resp.read(1 << 16):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        _progress(stem, done, total)
+            if progress:
+                sys.stderr.write("\n")
+            content = gzip.decompress(tmp.read_bytes())
+            found = hashlib.sha256(content).hexdigest()
+            if found != expected_sha:
+                raise ValueError(f"checksum mismatch: SHA-256 {found}, expected {expected_sha}")
+            os.replace(tmp, target)
+            return target
+        except (OSError, EOFError, zlib.error, ValueError) as exc:  # URLError is an OSError
+            failures.append(f"  {url}: {exc}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    tried = "\n".join(failures) if failures else "  (no mirrors were given)"
+    raise MNISTDownloadError(
+        f"{stem}.gz is missing from {data_dir} and could not be downloaded. Tried:\n{tried}\n"
+        f"To fix: copy the four MNIST .gz files into {data_dir} by hand (this project ships "
+        f"them in data/mnist/), or point MNIST_DIR or load(data_dir=...) at a folder that "
+        f"holds them."
+    )
+
+
+def _source_key(paths: dict[str, Path]) -> str:
+    """Hash of the source files' bytes: any change to any file changes the key."""
+    h = hashlib.sha256(f"mnist-cache-v{_CACHE_VERSION}".encode())
+    for stem in FILES:
+        h.update(stem.encode())
+        h.update(paths[stem].read_bytes())
+    return h.hexdigest()[:32]
+
+
+def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {stem: npz[stem] for stem in FILES}
+    except Exception:  # noqa: BLE001 - any unreadable cache is simply rebuilt
+        return None
+    for stem, (_, _, shape) in FILES.items():
+        if arrays[stem].shape != shape or arrays[stem].dtype != np.uint8:
+            return None
+    return arrays
+
+
+def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write atomically; a cache that cannot be written is skipped silently."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".mnist.", suffix=".npz")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp_name, path)
+        for stale in path.parent.glob("mnist-*.npz"):  # caches of older source files
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError:
+        Path(tmp_name).unlink(missing_ok=True)
+
+
+def load(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download_missing: bool = True,
+    mirrors: Sequence[str] = MIRRORS,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Load the verified MNIST arrays.
+
+    Args:
+        data_dir: folder holding the four files (``.gz`` or decompressed).
+            Default: ``$MNIST_DIR``, else ``data/mnist`` next to this module.
+        download_missing: fetch missing files from ``mirrors`` (no network is
+            touched when every file is present).
+        mirrors: base URLs tried in order.
+        cache_dir: where verified arrays are cached as ``.npz``. Default:
+            ``$MNIST_CACHE_DIR``, else ``build/cache`` next to this module.
+        use_cache: set False to always re-read and re-verify the files.
+    Returns:
+        X_train (60000, 784) uint8, Y_train (60000,) uint8,
+        X_test (10000, 784) uint8, Y_test (10000,) uint8.
+    Raises:
+        MNISTIntegrityError: a file is truncated, corrupt or altered.
+        MNISTDownloadError: a file is missing and could not be downloaded.
+    """
+    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    paths: dict[str, Path] = {}
+    for stem in FILES:
+        found = _find(stem, data_dir)
+        if found is None:
+            if not download_missing:
+                raise MNISTDownloadError(
+                    f"{stem}(.gz) is missing from {data_dir}. Copy the four MNIST files there "
+                    f"(the project ships them in data/mnist/), set MNIST_DIR to a folder that "
+                    f"holds them, or call load(download_missing=True)."
+                )
+            found = download(stem, data_dir, mirrors)
+        paths[stem] = found
+
+    cache_path = None
+    if use_cache:
+        cache_root = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+        cache_path = cache_root / f"mnist-{_source_key(paths)}.npz"
+        cached = _read_cache(cache_path) if cache_path.is_file() else None
+        if cached is not None:
+            return _as_tuple(cached)
+
+    arrays = {}
+    for stem, path in paths.items():
+        content = _decompress(path.read_bytes(), path)
+        _verify(stem, content, str(path))
+        arrays[stem] = parse_idx(content, str(path))
+    if cache_path is not None:
+        _write_cache(cache_path, arrays)
+    return _as_tuple(arrays)
+
+
+def _as_tuple(arrays: dict[str, np.ndarray]):
+    return (
+        arrays["train-images-idx3-ubyte"].reshape(60_000, 784),
+        arrays["train-labels-idx1-ubyte"],
+        arrays["t10k-images-idx3-ubyte"].reshape(10_000, 784),
+        arrays["t10k-labels-idx1-ubyte"],
+    )
+
+
+if __name__ == "__main__":
+    X_train, Y_train, X_test, Y_test = load()
+    print("train", X_train.shape, Y_train.shape, "test", X_test.shape, Y_test.shape)
+    print("first ten training labels:", *Y_train[:10])

@@ -1,0 +1,54 @@
+"""Small builders shared by the tests: IDX bytes and a loopback HTTP server."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import struct
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array as an IDX file (type 0x08)."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def write_gz(path: Path, content: bytes) -> Path:
+    path.write_bytes(gzip.compress(content, compresslevel=1))
+    return path
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@contextmanager
+def serve_directory(directory: Path):
+    """Serve ``directory`` over HTTP on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens (connection refused)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
