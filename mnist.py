@@ -39,13 +39,13 @@ import numpy as np
 __all__ = [
     "FILES",
     "MIRRORS",
+    "MNISTDownloadError",
     "MNISTError",
     "MNISTIntegrityError",
-    "MNISTDownloadError",
-    "parse_idx",
+    "default_data_dir",
     "download",
     "load",
-    "default_data_dir",
+    "parse_idx",
 ]
 
 #: file stem -> (SHA-256 of the decompressed bytes, decompressed size in bytes, shape)
@@ -278,7 +278,7 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {stem: npz[stem] for stem in FILES}
-    except Exception:  # noqa: BLE001 - any unreadable cache is simply rebuilt
+    except Exception:
         return None
     for stem, (_, _, shape) in FILES.items():
         if arrays[stem].shape != shape or arrays[stem].dtype != np.uint8:

@@ -8,9 +8,9 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import closed_port_url, idx_bytes, serve_directory, write_gz
 
 import mnist
-from helpers import closed_port_url, idx_bytes, serve_directory, write_gz
 
 STEM = "tiny-images-idx3-ubyte"
 
@@ -76,7 +76,7 @@ def test_load_downloads_missing_canonical_files(tmp_path, mnist_arrays):
     empty = tmp_path / "data"
     with serve_directory(served) as url:
         arrays = mnist.load(empty, mirrors=[closed_port_url(), url], cache_dir=tmp_path / "c")
-    for got, want in zip(arrays, mnist_arrays):
+    for got, want in zip(arrays, mnist_arrays, strict=True):
         np.testing.assert_array_equal(got, want)
     assert sorted(p.name for p in empty.iterdir()) == sorted(f"{s}.gz" for s in mnist.FILES)
 

@@ -6,11 +6,11 @@ import struct
 
 import numpy as np
 import pytest
+from helpers import idx_bytes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mnist
-from helpers import idx_bytes
 
 
 def test_round_trip_uint8():

@@ -73,7 +73,7 @@ def test_decompressed_files_are_accepted(data_copy, cache_dir, mnist_arrays):
         (data_copy / stem).write_bytes(gzip.decompress(gz.read_bytes()))
         gz.unlink()
     arrays = mnist.load(data_copy, use_cache=False)
-    for got, want in zip(arrays, mnist_arrays):
+    for got, want in zip(arrays, mnist_arrays, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
@@ -139,7 +139,7 @@ def test_cache_round_trip_is_exact_and_leaves_no_temp_files(data_copy, cache_dir
     with np.load(cache_dir / files[0], allow_pickle=False) as npz:  # plain arrays, no pickle
         assert sorted(npz.files) == sorted(FILE_STEMS)
     second = mnist.load(data_copy, cache_dir=cache_dir)
-    for a, b, c in zip(first, second, mnist_arrays):
+    for a, b, c in zip(first, second, mnist_arrays, strict=True):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, c)
 

@@ -1,0 +1,196 @@
+"""Task 3a/4b: softmax regression for ten digits, with L2 regularisation.
+
+With the bias trick an image is x in R^785; the model has weights w of shape
+(785, 10) and computes, for each example, the logits z = w^T x and
+
+    y_hat_k = exp(z_k) / sum_k' exp(z_k').
+
+The cost is the mean multi-class cross entropy plus an L2 penalty,
+
+    J(w) = -(1/N) sum_n sum_k y_k^n ln y_hat_k^n  +  lambda * 1/2 sum_ij w_ij^2,
+
+with gradient (tasks 1b, 4a) dJ/dw_kj = -(1/N) sum_n x_j^n (y_k^n - y_hat_k^n) + lambda w_kj.
+
+Softmax subtracts each row's maximum logit before exponentiating (so exp never
+overflows), and the loss can be computed from logits with log-sum-exp, which is
+exact where clipped probabilities are not.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from task2a import (
+    GradientCheck,
+    check_images,
+    check_targets,
+    clip_probabilities,
+    numerical_gradient_check,
+    pre_process_images,
+)
+
+__all__ = [
+    "SoftmaxModel",
+    "accuracy_from_logits",
+    "calculate_accuracy",
+    "cross_entropy_loss",
+    "cross_entropy_loss_from_logits",
+    "gradient_approximation_test",
+    "one_hot_encode",
+    "pre_process_images",
+    "softmax",
+]
+
+
+def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
+    """Integer labels -> one-hot rows.
+
+    Args:
+        Y: (N, 1) or (N,) integer labels in [0, num_classes).
+        num_classes: K.
+    Returns:
+        (N, K) float64 with a single 1 per row (label 3 -> e_3).
+    """
+    Y = np.asarray(Y)
+    if Y.ndim == 2 and Y.shape[1] == 1:
+        Y = Y[:, 0]
+    if Y.ndim != 1:
+        raise ValueError(f"one_hot_encode: Y must have shape (N, 1) or (N,), got {Y.shape}")
+    if Y.size and not (np.issubdtype(Y.dtype, np.integer)
+                       or np.array_equal(Y, np.round(Y))):
+        raise ValueError(f"one_hot_encode: labels must be integers, got dtype {Y.dtype} "
+                         f"with non-integer values")
+    if Y.size and (Y.min() < 0 or Y.max() >= num_classes):
+        bad = Y[(Y < 0) | (Y >= num_classes)]
+        raise ValueError(f"one_hot_encode: labels must lie in [0, {num_classes}), found "
+                         f"{bad.size} outside it (e.g. {bad[0]})")
+    encoded = np.zeros((Y.shape[0], num_classes))
+    encoded[np.arange(Y.shape[0]), Y.astype(np.intp)] = 1.0
+    return encoded
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of logits z (N, K), in z's dtype, finite for any finite z."""
+    shifted = z - z.max(axis=1, keepdims=True)  # <= 0: exp cannot overflow
+    with np.errstate(under="ignore"):  # exp(very negative) -> 0 is the right answer
+        e = np.exp(shifted)
+        e /= e.sum(axis=1, keepdims=True)  # the row max contributes exp(0) = 1: sum >= 1
+    return e
+
+
+def _check_one_hot_shapes(targets: np.ndarray, outputs: np.ndarray, who: str) -> None:
+    check_targets(targets, outputs, who)
+    if outputs.ndim != 2:
+        raise ValueError(f"{who}: expected (N, K) arrays, got shape {outputs.shape}")
+
+
+def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
+    """Mean over examples of -sum_k y_k ln y_hat_k.
+
+    Args:
+        targets: (N, K) one-hot labels; outputs: (N, K) softmax probabilities.
+    """
+    _check_one_hot_shapes(targets, outputs, "cross_entropy_loss")
+    p = clip_probabilities(outputs)  # ln 0 would be -inf
+    return float(-(targets * np.log(p)).sum(axis=1).mean())
+
+
+def cross_entropy_loss_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
+    """The same cost from logits z: mean of logsumexp(z) - sum_k y_k z_k (no clipping).
+
+    Reduced in float64 whatever the logits' dtype.
+    Args:
+        targets: (N, K) one-hot labels; logits: (N, K).
+    """
+    _check_one_hot_shapes(targets, logits, "cross_entropy_loss_from_logits")
+    logits = logits.astype(np.float64, copy=False)
+    zmax = logits.max(axis=1, keepdims=True)
+    with np.errstate(under="ignore"):
+        lse = np.log(np.exp(logits - zmax).sum(axis=1, keepdims=True)) + zmax
+    return float((lse - (targets * logits).sum(axis=1, keepdims=True)).mean())
+
+
+class SoftmaxModel:
+    """Softmax regression: y_hat = softmax(X w), w of shape (785, 10)."""
+
+    def __init__(self, l2_reg_lambda: float = 0.0):
+        self.I = 785
+        self.num_outputs = 10
+        self.l2_reg_lambda = l2_reg_lambda
+        self.w = np.zeros((self.I, self.num_outputs))
+        self.grad: np.ndarray | None = None
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """X: (N, 785) -> z = X w, (N, 10)."""
+        check_images(X, "SoftmaxModel.forward", self.I)
+        return X @ self.w
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X: (N, 785) -> (N, 10) class probabilities (rows sum to 1)."""
+        return softmax(self.logits(X))
+
+    def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
+        """Store in ``self.grad`` (785, 10): -X^T (Y - Y_hat) / N + lambda w.
+
+        Args:
+            X: (N, 785) images; outputs: (N, 10) from ``forward``; targets: (N, 10) one-hot.
+        """
+        check_images(X, "SoftmaxModel.backward", self.I)
+        _check_one_hot_shapes(targets, outputs, "SoftmaxModel.backward")
+        if outputs.shape != (X.shape[0], self.num_outputs):
+            raise ValueError(f"SoftmaxModel.backward: outputs must have shape "
+                             f"({X.shape[0]}, {self.num_outputs}), got {outputs.shape}")
+        error = outputs - targets.astype(outputs.dtype, copy=False)
+        self.grad = X.T @ error / X.shape[0]
+        if self.l2_reg_lambda:
+            self.grad += self.l2_reg_lambda * self.w
+        assert self.grad.shape == self.w.shape, \
+            f"Grad shape: {self.grad.shape}, w: {self.w.shape}"
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+
+def accuracy_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
+    """Fraction of rows whose largest logit is the target class.
+
+    softmax is monotone, so argmax of the logits is argmax of the probabilities.
+    Args:
+        targets: (N, K) one-hot, or (N, 1) integer labels; logits: (N, K).
+    """
+    labels = targets[:, 0] if targets.shape[1] == 1 else targets.argmax(axis=1)
+    if labels.shape[0] != logits.shape[0]:
+        raise ValueError(f"accuracy: {logits.shape[0]} predictions but {labels.shape[0]} targets")
+    return float(np.mean(logits.argmax(axis=1) == labels))
+
+
+def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: SoftmaxModel) -> float:
+    """Multi-class accuracy (argmax) of ``model`` on X (N, 785) with (N, 10) one-hot targets."""
+    return accuracy_from_logits(targets, model.forward(X))
+
+
+def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarray) -> GradientCheck:
+    """The course's check on every weight: central differences (eps = 1e-3) of
+    cross entropy + lambda/2 ||w||^2 within eps^2 of ``backward``.
+
+    Args:
+        model: a SoftmaxModel (weights restored afterwards).
+        X: (N, 785) preprocessed images; Y: (N, 10) one-hot targets.
+    Raises:
+        AssertionError: when any weight's gradient is off by more than eps^2.
+    """
+    return numerical_gradient_check(model, X, Y, cross_entropy_loss,
+                                    cross_entropy_loss_from_logits)
+
+
+if __name__ == "__main__":
+    import utils
+
+    X_train, Y_train, *_ = utils.load_full_mnist()
+    X_train = pre_process_images(X_train)
+    Y_train = one_hot_encode(Y_train, 10)
+    model = SoftmaxModel(l2_reg_lambda=0.0)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        model.w = rng.standard_normal(model.w.shape)
+        print(gradient_approximation_test(model, X_train[:100], Y_train[:100]))

@@ -1,0 +1,218 @@
+"""trainer: cadence, early stopping, determinism, shuffling, and learning for real."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import task2a
+import task3a
+import trainer
+import utils
+
+
+class Counter:
+    """A model whose single weight counts the steps taken: w tells when it was saved."""
+
+    def __init__(self):
+        self.w = np.zeros((1, 1))
+
+
+class ScriptedTrainer(trainer.BaseTrainer):
+    """A grader-style subclass: overrides only the two course steps."""
+
+    def __init__(self, losses, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.losses = list(losses)
+        self.calls = 0
+        self.batches = []
+
+    def train_step(self, X_batch, Y_batch):
+        self.model.w += 1
+        self.batches.append(Y_batch[:, 0].copy())
+        return 0.0
+
+    def validation_step(self):
+        loss = self.losses[self.calls] if self.calls < len(self.losses) else 100.0 + self.calls
+        self.calls += 1
+        return loss, 0.5, 0.5
+
+
+def toy_data(n=640):
+    X = np.arange(n, dtype=float).reshape(n, 1)
+    Y = np.arange(n).reshape(n, 1)
+    return X, Y, X[:10], Y[:10]
+
+
+def scripted(losses, shuffle=False, **kwargs):
+    # 640 examples / batch 32 = 20 batches per epoch: a validation check every 4 steps
+    return ScriptedTrainer(losses, Counter(), 0.1, 32, shuffle, *toy_data(), **kwargs)
+
+
+def test_validation_cadence_and_history_keys():
+    t = scripted([10.0 - i * 0.1 for i in range(100)], early_stopping=False)
+    train_history, val_history = t.train(2)
+    assert set(train_history) == {"loss", "accuracy"} and set(val_history) == {"loss", "accuracy"}
+    assert list(train_history["loss"]) == list(range(40))
+    assert list(val_history["loss"]) == list(range(0, 40, 4))
+    assert list(train_history["accuracy"]) == list(val_history["accuracy"]) == list(range(0, 40, 4))
+    assert t.epochs_run == 2 and t.early_stop_epoch is None and t.global_step == 40
+
+
+def test_early_stopping_after_exactly_ten_checks_without_improvement():
+    # improves for 5 checks, then 10 checks that are not lower (a tie counts as no improvement)
+    losses = [5, 4, 3, 2, 1] + [1.0, 1.5, 2, 3, 1.0, 4, 5, 6, 7, 8] + [0.1] * 10
+    t = scripted(losses)
+    train_history, val_history = t.train(50)
+    assert t.calls == 15, "stops at the 10th check without improvement, not before, not after"
+    assert list(val_history["loss"].values()) == losses[:15]
+    assert t.best_step == 16 and t.best_val_loss == 1
+    # the weights saved at step 16 (after 17 updates) are restored
+    assert t.model.w[0, 0] == 17
+    # checks 0-4 fall in epoch 0, 5-9 in epoch 1, 10-14 in epoch 2
+    assert t.early_stop_epoch == 2 and t.epochs_run == 3
+    assert max(train_history["loss"]) == 56  # it stopped right after the check at step 56
+
+
+def test_patience_is_configurable():
+    t = scripted([1.0] + [2.0] * 30, patience=3)
+    t.train(50)
+    assert t.calls == 4 and t.early_stop_epoch == 0
+
+
+def test_without_early_stopping_all_epochs_run_and_weights_are_kept():
+    t = scripted([1.0] + [2.0] * 100, early_stopping=False)
+    t.train(3)
+    assert t.early_stop_epoch is None and t.epochs_run == 3
+    assert t.model.w[0, 0] == 60  # last weights, not the best ones
+    assert t.best_step == 0
+
+
+def test_budget_runs_out_before_patience_best_weights_restored():
+    t = scripted([3.0, 2.0, 1.0] + [2.0] * 100)
+    t.train(1)
+    assert t.early_stop_epoch is None and t.epochs_run == 1
+    assert t.best_step == 8 and t.model.w[0, 0] == 9
+
+
+def test_shuffling_changes_order_not_the_set():
+    plain = scripted([1.0] * 100, shuffle=False, early_stopping=False)
+    plain.train(2)
+    shuffled = scripted([1.0] * 100, shuffle=True, early_stopping=False)
+    shuffled.train(2)
+    epoch = lambda t, e: np.concatenate(t.batches[20 * e:20 * (e + 1)])  # noqa: E731
+    assert epoch(plain, 0).tolist() == list(range(640)) == epoch(plain, 1).tolist()
+    for e in (0, 1):
+        assert sorted(epoch(shuffled, e).tolist()) == list(range(640))
+        assert epoch(shuffled, e).tolist() != list(range(640))
+    assert epoch(shuffled, 0).tolist() != epoch(shuffled, 1).tolist()
+
+
+def separable(rng, n=1024, k=None):
+    X = np.hstack([rng.uniform(-1, 1, (n, 784)), np.ones((n, 1))])
+    X[:, 16:784] = 0.0  # uninformative pixels carry nothing
+    direction = np.zeros((785, k or 1))
+    direction[:8] = rng.normal(size=(8, k or 1))  # few informative pixels: it generalises
+    scores = X @ direction
+    if k is None:
+        return X, (scores > 0).astype(float)
+    return X, task3a.one_hot_encode(scores.argmax(axis=1), k)
+
+
+def run_logistic(seed, shuffle=True, dtype=np.float32, epochs=5):
+    rng = np.random.default_rng(42)
+    X, Y = separable(rng)
+    model = task2a.BinaryModel()
+    t = trainer.LogisticTrainer(model, 0.5, 32, shuffle, X[:768], Y[:768], X[768:], Y[768:],
+                                seed=seed, dtype=dtype)
+    return t, model, t.train(epochs)
+
+
+def test_same_seed_bit_identical_different_seed_different():
+    _, model_a, (ta, va) = run_logistic(seed=3)
+    _, model_b, (tb, vb) = run_logistic(seed=3)
+    _, _model_c, (tc, _) = run_logistic(seed=4)
+    assert ta == tb and va == vb
+    np.testing.assert_array_equal(model_a.w, model_b.w)
+    assert ta["loss"] != tc["loss"]
+
+
+def test_logistic_learns_a_separable_problem():
+    rng = np.random.default_rng(7)
+    X, Y = separable(rng, n=2048)
+    model = task2a.BinaryModel()
+    t = trainer.LogisticTrainer(model, 0.5, 32, True, X[:1536], Y[:1536], X[1536:], Y[1536:],
+                                early_stopping=False)
+    _, val_history = t.train(30)
+    assert task2a.calculate_accuracy(X[:1536], Y[:1536], model) >= 0.99
+    assert list(val_history["accuracy"].values())[-1] >= 0.95
+    assert model.w.dtype == np.float64  # trained in float32, handed back in float64
+
+
+def test_softmax_learns_a_separable_problem():
+    rng = np.random.default_rng(8)
+    X, Y = separable(rng, n=3072, k=4)
+    Y10 = np.zeros((len(Y), 10))
+    Y10[:, :4] = Y
+    model = task3a.SoftmaxModel(0.0)
+    t = trainer.SoftmaxTrainer(model, 2.0, 64, True, X[:2560], Y10[:2560], X[2560:], Y10[2560:],
+                               early_stopping=False)
+    train_history, _ = t.train(60)
+    assert task3a.calculate_accuracy(X[:2560], Y10[:2560], model) >= 0.97
+    assert list(train_history["accuracy"].values())[-1] >= 0.97
+
+
+def test_float64_and_float32_paths_agree_on_a_short_run():
+    _, m32, (_t32, v32) = run_logistic(seed=1, dtype=np.float32)
+    _, m64, (_t64, v64) = run_logistic(seed=1, dtype=np.float64)
+    np.testing.assert_allclose(list(v32["loss"].values()), list(v64["loss"].values()), rtol=1e-4)
+    np.testing.assert_allclose(m32.w, m64.w, rtol=1e-3, atol=1e-5)
+
+
+def test_bad_arguments_are_reported():
+    X, Y, Xv, Yv = toy_data()
+    with pytest.raises(ValueError, match="batch_size 1000 is larger"):
+        ScriptedTrainer([], Counter(), 0.1, 1000, False, X, Y, Xv, Yv)
+    with pytest.raises(ValueError, match="one target row per image"):
+        ScriptedTrainer([], Counter(), 0.1, 32, False, X, Y[:5], Xv, Yv)
+
+
+# --- the real data, the assignment's hyper-parameters -------------------------------------------
+
+@pytest.fixture(scope="module")
+def binary_data():
+    X_train, Y_train, X_val, Y_val = utils.load_binary_dataset(2, 3)
+    return (task2a.pre_process_images(X_train), Y_train,
+            task2a.pre_process_images(X_val), Y_val)
+
+
+def test_task2_early_stopping_on_real_data(binary_data):
+    _X_train, _Y_train, X_val, Y_val = binary_data
+    results = {}
+    for shuffle in (False, True):
+        for dtype in (np.float32, np.float64):
+            model = task2a.BinaryModel()
+            t = trainer.LogisticTrainer(model, 0.05, 128, shuffle, *binary_data, dtype=dtype)
+            t.train(500)
+            results[shuffle, np.dtype(dtype).name] = (
+                t.early_stop_epoch, task2a.calculate_accuracy(X_val, Y_val, model))
+    print("task 2 (early_stop_epoch, val accuracy):", results)
+    for epoch, accuracy in results.values():
+        assert epoch is not None and 5 <= epoch < 100, "stops early, well inside 500 epochs"
+        assert 0.96 <= accuracy <= 0.99
+    # the fast float32 path stops at the same epoch as float64
+    assert results[False, "float32"][0] == results[False, "float64"][0]
+    assert results[True, "float32"][0] == results[True, "float64"][0]
+
+
+def test_task3_softmax_short_run_on_real_data():
+    X_train, Y_train, X_val, Y_val = utils.load_full_mnist()
+    X_train, X_val = task2a.pre_process_images(X_train), task2a.pre_process_images(X_val)
+    Y_train, Y_val = task3a.one_hot_encode(Y_train, 10), task3a.one_hot_encode(Y_val, 10)
+    model = task3a.SoftmaxModel(0.0)
+    t = trainer.SoftmaxTrainer(model, 0.01, 128, True, X_train, Y_train, X_val, Y_val)
+    _train_history, val_history = t.train(5)
+    accuracy = task3a.calculate_accuracy(X_val, Y_val, model)
+    print(f"softmax after 5 epochs: val accuracy {accuracy:.4f}")
+    assert 0.88 <= accuracy <= 0.93
+    assert list(val_history["loss"].values())[-1] < next(iter(val_history["loss"].values()))

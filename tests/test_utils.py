@@ -1,0 +1,142 @@
+"""utils: batches, pruning, the assignment's splits, the loss plot."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+import utils
+
+
+def _toy(n=10, d=3):
+    X = np.arange(n * d, dtype=float).reshape(n, d)
+    Y = np.arange(n).reshape(n, 1)
+    return X, Y
+
+
+def test_batches_in_order_without_shuffle():
+    X, Y = _toy(10)
+    batches = list(utils.batch_loader(X, Y, 4))
+    assert [b[1][:, 0].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    np.testing.assert_array_equal(batches[1][0], X[4:8])
+
+
+def test_drop_last_false_yields_the_short_batch():
+    X, Y = _toy(10)
+    batches = list(utils.batch_loader(X, Y, 4, drop_last=False))
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    assert batches[-1][1][:, 0].tolist() == [8, 9]
+
+
+def test_shuffle_visits_every_sample_once_per_epoch_and_rows_stay_paired():
+    X, Y = _toy(12)
+    rng = np.random.default_rng(0)
+    epochs = [list(utils.batch_loader(X, Y, 3, shuffle=True, rng=rng)) for _ in range(3)]
+    orders = []
+    for batches in epochs:
+        order = np.concatenate([y[:, 0] for _, y in batches])
+        assert sorted(order.tolist()) == list(range(12))
+        for x, y in batches:  # image i still goes with target i
+            np.testing.assert_array_equal(x, X[y[:, 0]])
+        orders.append(order.tolist())
+    assert orders[0] != list(range(12))
+    assert orders[0] != orders[1] or orders[1] != orders[2]  # a fresh permutation per epoch
+
+
+def test_shuffle_is_reproducible_from_the_seed():
+    X, Y = _toy(50)
+
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        return [y[:, 0].tolist() for _ in range(2)
+                for _, y in utils.batch_loader(X, Y, 7, shuffle=True, rng=rng)]
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+
+
+def test_default_rng_draws_fresh_permutations():
+    X, Y = _toy(40)
+    a = [y[:, 0].tolist() for _, y in utils.batch_loader(X, Y, 40, shuffle=True)]
+    b = [y[:, 0].tolist() for _, y in utils.batch_loader(X, Y, 40, shuffle=True)]
+    assert a != b
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_bad_batch_size(bad):
+    X, Y = _toy()
+    with pytest.raises(ValueError, match="batch_size"):
+        list(utils.batch_loader(X, Y, bad))
+
+
+def test_mismatched_lengths_are_rejected():
+    X, Y = _toy(10)
+    with pytest.raises(ValueError, match="10 images and 9 targets"):
+        list(utils.batch_loader(X, Y[:9], 2))
+    with pytest.raises(ValueError, match="same number of rows"):
+        utils.binary_prune_dataset(2, 3, X, Y[:9])
+
+
+def test_wrong_rank_is_rejected():
+    with pytest.raises(ValueError, match=r"2-D .* got shape \(10,\)"):
+        list(utils.batch_loader(np.zeros(10), np.zeros(10), 2))
+
+
+def test_binary_prune_dataset():
+    X = np.arange(8).reshape(8, 1)
+    Y = np.array([2, 3, 5, 2, 7, 3, 3, 1])
+    Xb, Yb = utils.binary_prune_dataset(2, 3, X, Y)
+    assert Xb[:, 0].tolist() == [0, 1, 3, 5, 6]
+    assert Yb.tolist() == [1, 0, 1, 0, 0]
+    _Xc, Yc = utils.binary_prune_dataset(2, 3, X, Y.reshape(-1, 1))
+    assert Yc.shape == (5, 1) and Yc[:, 0].tolist() == [1, 0, 1, 0, 0]
+
+
+def test_load_binary_dataset_split(mnist_arrays):
+    X_all, Y_all, X_test, Y_test = mnist_arrays
+    X_train, Y_train, X_val, Y_val = utils.load_binary_dataset(2, 3)
+    pool = np.isin(Y_all[:20000], [2, 3])
+    val_pool = np.isin(Y_test[:10000], [2, 3])
+    assert X_train.shape == (pool.sum(), 784) and Y_train.shape == (pool.sum(), 1)
+    assert X_val.shape == (val_pool.sum(), 784) and Y_val.shape == (val_pool.sum(), 1)
+    np.testing.assert_array_equal(X_train, X_all[:20000][pool])
+    np.testing.assert_array_equal(Y_train[:, 0], (Y_all[:20000][pool] == 2).astype(int))
+    np.testing.assert_array_equal(X_val, X_test[:10000][val_pool])
+    assert set(np.unique(Y_train).tolist()) == {0, 1}
+
+
+def test_load_full_mnist_split(mnist_arrays):
+    X_all, _Y_all, _X_test, Y_test = mnist_arrays
+    X_train, Y_train, X_val, Y_val = utils.load_full_mnist()
+    assert X_train.shape == (20000, 784) and Y_train.shape == (20000, 1)
+    assert X_val.shape == (10000, 784) and Y_val.shape == (10000, 1)
+    np.testing.assert_array_equal(X_train, X_all[:20000])
+    np.testing.assert_array_equal(Y_val[:, 0], Y_test[-10000:])
+    assert Y_train[:10, 0].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+
+
+def test_plot_loss_plain_and_averaged():
+    history = {step: float(step % 4) for step in range(40)}
+    fig, ax = plt.subplots()
+    utils.plot_loss(history, label="train", ax=ax)
+    (line,) = ax.get_lines()
+    assert line.get_label() == "train" and len(line.get_xdata()) == 40
+    ax.clear()
+    utils.plot_loss(history, label="train", npoints_to_average=8, ax=ax)
+    (line,) = ax.get_lines()
+    assert line.get_xdata().tolist() == [4, 12, 20, 28, 36]  # middle of each window of 8
+    np.testing.assert_allclose(line.get_ydata(), 1.5)  # mean of 0,1,2,3,0,1,2,3
+    assert len(ax.collections) == 1  # the +-1 std band
+    assert "mean over 8" in line.get_label()
+    plt.close(fig)
+
+
+def test_plot_loss_rejects_bad_input():
+    with pytest.raises(TypeError, match="dict"):
+        utils.plot_loss([1, 2, 3])
+    with pytest.raises(ValueError, match="npoints_to_average"):
+        utils.plot_loss({0: 1.0}, npoints_to_average=0)

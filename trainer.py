@@ -1,0 +1,210 @@
+"""The training loop: mini-batch gradient descent with validation and early stopping.
+
+``BaseTrainer.train`` drives the loop the course describes. Each epoch it walks
+the training set in mini-batches from ``utils.batch_loader`` (a fresh seeded
+permutation per epoch when ``shuffle_dataset``); each step calls
+``train_step(X_batch, Y_batch)``, which updates the weights (w <- w - lr * grad)
+and returns the batch loss. Every ``num_batches_per_epoch // 5`` steps (20% of an
+epoch, and at step 0) it calls ``validation_step()``, which returns
+``(val_loss, train_accuracy, val_accuracy)`` on the whole sets.
+
+Early stopping (task 2d): training stops once the validation loss has not
+improved for ``patience`` (10) consecutive checks, and the weights of the
+lowest validation loss are put back into the model.
+
+``LogisticTrainer`` (task 2) and ``SoftmaxTrainer`` (tasks 3-4) implement the
+two steps with the maths of ``task2a`` / ``task3a``. A grader's own subclass of
+``BaseTrainer`` that overrides the two steps trains the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import task2a
+import task3a
+import utils
+
+__all__ = ["BaseTrainer", "History", "LogisticTrainer", "SoftmaxTrainer"]
+
+History = dict[str, dict[int, float]]
+
+
+class BaseTrainer:
+    """Mini-batch gradient descent for a model with ``w``, ``forward`` and ``backward``.
+
+    Args (the course's, in its order):
+        model: the model to train, changed in place.
+        learning_rate: step size of w <- w - learning_rate * grad.
+        batch_size: examples per step; the short last batch is dropped.
+        shuffle_dataset: a fresh permutation of the training set every epoch.
+        X_train, Y_train, X_val, Y_val: (N, 785) preprocessed images, targets.
+    Keyword-only extensions:
+        seed: seeds the shuffling; the same seed gives the same run, bit for bit.
+        early_stopping: stop after ``patience`` checks without improvement and
+            restore the best weights (default on, as task 2d asks).
+        patience: validation checks without improvement before stopping.
+        dtype: train in this float dtype (e.g. np.float32, much faster); the
+            model's weights are returned in their original dtype. None keeps
+            the arrays as given.
+        progress: show a progress bar over epochs (tqdm).
+
+    After ``train``: ``early_stop_epoch`` (0-based epoch in which training
+    stopped early, None if the epoch budget ran out), ``best_step`` and
+    ``best_val_loss`` (the restored weights' step and loss), ``epochs_run``
+    and ``global_step`` (steps taken).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        learning_rate: float,
+        batch_size: int,
+        shuffle_dataset: bool,
+        X_train: np.ndarray,
+        Y_train: np.ndarray,
+        X_val: np.ndarray,
+        Y_val: np.ndarray,
+        *,
+        seed: int = utils.DEFAULT_SEED,
+        early_stopping: bool = True,
+        patience: int = 10,
+        dtype: Any = None,
+        progress: bool = False,
+    ) -> None:
+        for name, X, Y in (("train", X_train, Y_train), ("val", X_val, Y_val)):
+            if X.ndim != 2 or len(X) != len(Y):
+                raise ValueError(f"{type(self).__name__}: X_{name} must be (N, D) with one target "
+                                 f"row per image, got X_{name} {X.shape} and Y_{name} {Y.shape}")
+        if len(X_train) < batch_size:
+            raise ValueError(f"{type(self).__name__}: batch_size {batch_size} is larger than the "
+                             f"training set ({len(X_train)} examples)")
+        if patience < 1:
+            raise ValueError(f"{type(self).__name__}: patience must be >= 1, got {patience}")
+        self.dtype = np.dtype(dtype) if dtype is not None else None
+        cast = (lambda a: a.astype(self.dtype, copy=False)) if self.dtype else (lambda a: a)
+        self.model = model
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.shuffle_dataset = shuffle_dataset
+        self.X_train, self.Y_train = cast(X_train), cast(Y_train)
+        self.X_val, self.Y_val = cast(X_val), cast(Y_val)
+        self.seed = seed
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.progress = progress
+        self.early_stop_epoch: int | None = None
+        self.best_step: int | None = None
+        self.best_val_loss = float("inf")
+        self.epochs_run = 0
+        self.global_step = 0
+
+    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
+        """One gradient step on a batch; returns the batch loss."""
+        raise NotImplementedError("subclasses implement train_step(X_batch, Y_batch) -> loss")
+
+    def validation_step(self) -> tuple[float, float, float]:
+        """Returns (validation loss, training accuracy, validation accuracy) on the whole sets."""
+        raise NotImplementedError("subclasses implement validation_step() -> "
+                                  "(val_loss, train_accuracy, val_accuracy)")
+
+    def train(self, num_epochs: int) -> tuple[History, History]:
+        """Train for at most ``num_epochs`` epochs.
+
+        Returns:
+            train_history: {"loss": {step: batch loss}, "accuracy": {step: train accuracy}},
+            val_history: {"loss": {step: val loss}, "accuracy": {step: val accuracy}}.
+        """
+        num_batches_per_epoch = self.X_train.shape[0] // self.batch_size
+        num_steps_per_val = max(1, num_batches_per_epoch // 5)
+        train_history: History = {"loss": {}, "accuracy": {}}
+        val_history: History = {"loss": {}, "accuracy": {}}
+        rng = np.random.default_rng(self.seed)
+        original_dtype = getattr(getattr(self.model, "w", None), "dtype", None)
+        if self.dtype is not None and original_dtype is not None:
+            self.model.w = self.model.w.astype(self.dtype)
+        has_weights = hasattr(self.model, "w")
+        best_w = None
+        checks_without_improvement = 0
+        self.early_stop_epoch, self.best_step, self.best_val_loss = None, None, float("inf")
+        self.global_step = self.epochs_run = 0
+
+        epochs = range(num_epochs)
+        if self.progress:
+            from tqdm.auto import tqdm
+            epochs = tqdm(epochs, desc=type(self).__name__, unit="epoch", leave=False)
+        for epoch in epochs:
+            self.epochs_run = epoch + 1
+            loader = utils.batch_loader(self.X_train, self.Y_train, self.batch_size,
+                                        shuffle=self.shuffle_dataset, rng=rng)
+            for X_batch, Y_batch in loader:
+                train_history["loss"][self.global_step] = float(self.train_step(X_batch, Y_batch))
+                if self.global_step % num_steps_per_val == 0:
+                    val_loss, accuracy_train, accuracy_val = self.validation_step()
+                    train_history["accuracy"][self.global_step] = float(accuracy_train)
+                    val_history["loss"][self.global_step] = float(val_loss)
+                    val_history["accuracy"][self.global_step] = float(accuracy_val)
+                    if val_loss < self.best_val_loss:
+                        self.best_val_loss, self.best_step = float(val_loss), self.global_step
+                        checks_without_improvement = 0
+                        if self.early_stopping and has_weights:
+                            best_w = np.array(self.model.w, copy=True)
+                    else:
+                        checks_without_improvement += 1
+                    if self.early_stopping and checks_without_improvement >= self.patience:
+                        self.early_stop_epoch = epoch
+                self.global_step += 1
+                if self.early_stop_epoch is not None:
+                    break
+            if self.early_stop_epoch is not None:
+                break
+
+        if best_w is not None:
+            self.model.w = best_w
+        if self.dtype is not None and original_dtype is not None:
+            self.model.w = self.model.w.astype(original_dtype)
+        return train_history, val_history
+
+
+class _ModelTrainer(BaseTrainer):
+    """The steps shared by both models; ``maths`` is the module holding the model's maths."""
+
+    maths: Any = None
+
+    def __init__(self, *args: Any, dtype: Any = np.float32, **kwargs: Any) -> None:
+        super().__init__(*args, dtype=dtype, **kwargs)
+
+    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
+        outputs = self.model.forward(X_batch)
+        self.model.backward(X_batch, outputs, Y_batch)
+        self.model.w -= self.learning_rate * self.model.grad
+        return self.maths.cross_entropy_loss(Y_batch, outputs)
+
+    def validation_step(self) -> tuple[float, float, float]:
+        # one pass per set: the logits give both the loss and the accuracy
+        logits_val = self.model.logits(self.X_val)
+        val_loss = self.maths.cross_entropy_loss_from_logits(self.Y_val, logits_val)
+        accuracy_val = self.maths.accuracy_from_logits(self.Y_val, logits_val)
+        logits_train = self.model.logits(self.X_train)
+        accuracy_train = self.maths.accuracy_from_logits(self.Y_train, logits_train)
+        return val_loss, accuracy_train, accuracy_val
+
+
+class LogisticTrainer(_ModelTrainer):
+    """Task 2: a ``task2a.BinaryModel`` with (N, 1) targets in {0, 1}.
+
+    Trains in float32 by default (``dtype=np.float64`` for the course's exact setting).
+    """
+
+    maths = task2a
+
+
+class SoftmaxTrainer(_ModelTrainer):
+    """Tasks 3-4: a ``task3a.SoftmaxModel`` with (N, 10) one-hot targets.
+
+    Trains in float32 by default (``dtype=np.float64`` for the course's exact setting).
+    """
+
+    maths = task3a

@@ -1,0 +1,172 @@
+"""Dataset splits, mini-batches and loss plots for the assignment.
+
+The splits are the assignment's own:
+
+* binary (task 2): the first 20,000 MNIST training images are the training
+  pool and the first 10,000 test images the validation pool, each pruned to two
+  digits (``class1`` -> target 1, ``class2`` -> target 0);
+* full (task 3/4): the first 20,000 training images for training and the
+  *last* 10,000 test images for validation, all ten digits.
+
+Images stay uint8 (N, 784) here; scaling lives in ``task2a.pre_process_images``.
+Targets are integer column vectors of shape (N, 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import mnist
+
+__all__ = [
+    "DEFAULT_SEED",
+    "batch_loader",
+    "binary_prune_dataset",
+    "load_binary_dataset",
+    "load_full_mnist",
+    "plot_loss",
+]
+
+TRAIN_SIZE = 20_000
+VAL_SIZE = 10_000
+DEFAULT_SEED = 0
+
+# Used when batch_loader(shuffle=True) gets no rng: seeded once per process, so each
+# call (epoch) draws a fresh permutation and a rerun of the process gives the same ones.
+_default_rng = np.random.default_rng(DEFAULT_SEED)
+
+
+def _check_pair(X: np.ndarray, Y: np.ndarray, who: str) -> None:
+    if not hasattr(X, "shape") or not hasattr(Y, "shape"):
+        raise TypeError(f"{who}: X and Y must be NumPy arrays, got {type(X).__name__} and "
+                        f"{type(Y).__name__}")
+    if X.ndim != 2:
+        raise ValueError(f"{who}: X must be 2-D (N, features), got shape {X.shape}")
+    if len(X) != len(Y):
+        raise ValueError(f"{who}: X and Y must have the same number of rows, got {len(X)} "
+                         f"images and {len(Y)} targets")
+
+
+def batch_loader(
+    X: np.ndarray,
+    Y: np.ndarray,
+    batch_size: int,
+    shuffle: bool = False,
+    drop_last: bool = True,
+    rng: np.random.Generator | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield one epoch of mini-batches ``(X[idx], Y[idx])``.
+
+    Args:
+        X: (N, D) images; Y: (N, ...) targets.
+        batch_size: examples per batch (> 0).
+        shuffle: draw a fresh permutation from ``rng`` for this epoch; every
+            example appears exactly once.
+        drop_last: skip the last batch when it has fewer than ``batch_size``
+            examples (the course's default); False yields it too.
+        rng: ``numpy.random.Generator``; default a module generator seeded with
+            ``DEFAULT_SEED`` once per process.
+    Yields:
+        x (batch_size, D), y (batch_size, ...); the last batch may be shorter
+        when ``drop_last`` is False.
+    """
+    _check_pair(X, Y, "batch_loader")
+    if int(batch_size) != batch_size or batch_size <= 0:
+        raise ValueError(f"batch_loader: batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = int(batch_size)
+    n = len(X)
+    num_batches = n // batch_size if drop_last else -(-n // batch_size)
+    if shuffle:
+        order = (rng if rng is not None else _default_rng).permutation(n)
+        for i in range(num_batches):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            yield X[idx], Y[idx]
+    else:
+        for i in range(num_batches):
+            sl = slice(i * batch_size, (i + 1) * batch_size)
+            yield X[sl], Y[sl]
+
+
+def binary_prune_dataset(class1: int, class2: int, X: np.ndarray, Y: np.ndarray):
+    """Keep only digits ``class1`` and ``class2``; relabel class1 -> 1, class2 -> 0.
+
+    Args:
+        X: (N, D) images; Y: (N,) or (N, 1) integer labels.
+    Returns:
+        X (M, D) and Y with Y's trailing shape, where M counts the two classes.
+    """
+    _check_pair(X, Y, "binary_prune_dataset")
+    if class1 == class2:
+        raise ValueError(f"binary_prune_dataset: the two classes must differ, got {class1} twice")
+    mask1 = Y == class1
+    mask2 = Y == class2
+    keep = (mask1 | mask2).reshape(len(Y))
+    Y_binary = np.where(mask1, 1, 0).astype(Y.dtype)
+    return X[keep], Y_binary[keep]
+
+
+def load_binary_dataset(class1: int, class2: int):
+    """Task 2 split: two digits, targets 1 for ``class1`` and 0 for ``class2``.
+
+    Returns:
+        X_train (N_train, 784) uint8, Y_train (N_train, 1),
+        X_val (N_val, 784) uint8, Y_val (N_val, 1).
+    """
+    X_train, Y_train, X_val, Y_val = mnist.load()
+    X_train, Y_train = X_train[:TRAIN_SIZE], Y_train[:TRAIN_SIZE]
+    X_val, Y_val = X_val[:VAL_SIZE], Y_val[:VAL_SIZE]
+    X_train, Y_train = binary_prune_dataset(class1, class2, X_train, Y_train)
+    X_val, Y_val = binary_prune_dataset(class1, class2, X_val, Y_val)
+    return X_train, Y_train.reshape(-1, 1), X_val, Y_val.reshape(-1, 1)
+
+
+def load_full_mnist():
+    """Task 3/4 split: first 20,000 training images, last 10,000 test images.
+
+    Returns:
+        X_train (20000, 784) uint8, Y_train (20000, 1),
+        X_val (10000, 784) uint8, Y_val (10000, 1).
+    """
+    X_train, Y_train, X_val, Y_val = mnist.load()
+    X_train, Y_train = X_train[:TRAIN_SIZE], Y_train[:TRAIN_SIZE]
+    X_val, Y_val = X_val[-VAL_SIZE:], Y_val[-VAL_SIZE:]
+    return X_train, Y_train.reshape(-1, 1), X_val, Y_val.reshape(-1, 1)
+
+
+def plot_loss(
+    loss_dict: dict,
+    label: str | None = None,
+    npoints_to_average: int = 1,
+    plot_variance: bool = True,
+    ax=None,
+) -> None:
+    """Plot a ``{step: value}`` history on ``ax`` (default: the current axes).
+
+    With ``npoints_to_average > 1`` and ``plot_variance``, the curve is the mean
+    over consecutive windows of that many points, drawn at each window's middle
+    step, with a band of +-1 standard deviation.
+    """
+    if not isinstance(loss_dict, dict):
+        raise TypeError(f"plot_loss: expected a {{step: value}} dict, "
+                        f"got {type(loss_dict).__name__}")
+    if int(npoints_to_average) != npoints_to_average or npoints_to_average < 1:
+        raise ValueError(f"plot_loss: npoints_to_average must be a positive integer, got "
+                         f"{npoints_to_average!r}")
+    ax = ax if ax is not None else plt.gca()
+    steps = np.fromiter(loss_dict.keys(), dtype=float, count=len(loss_dict))
+    values = np.fromiter(loss_dict.values(), dtype=float, count=len(loss_dict))
+    n = int(npoints_to_average)
+    if n == 1 or not plot_variance or len(values) < n:
+        ax.plot(steps, values, label=label)
+        return
+    num_windows = len(values) // n
+    windows = values[:num_windows * n].reshape(num_windows, n)
+    mean, std = windows.mean(axis=1), windows.std(axis=1)
+    mid_steps = steps[np.arange(num_windows) * n + n // 2]
+    prefix = f"{label} " if label else ""
+    ax.plot(mid_steps, mean, label=f"{prefix}(mean over {n} steps)")
+    ax.fill_between(mid_steps, mean - std, mean + std, alpha=0.2,
+                    label=f"{prefix}(±1 std over {n} steps)")
