@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_SEED",
     "batch_loader",
     "binary_prune_dataset",
+    "confusion_matrix",
     "load_binary_dataset",
     "load_full_mnist",
     "plot_loss",
@@ -170,3 +171,23 @@ def plot_loss(
     ax.plot(mid_steps, mean, label=f"{prefix}(mean over {n} steps)")
     ax.fill_between(mid_steps, mean - std, mean + std, alpha=0.2,
                     label=f"{prefix}(±1 std over {n} steps)")
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts C[t, p] of examples with true class t predicted as p.
+
+    Args:
+        labels, predictions: (N,) integer classes in [0, num_classes).
+    Returns:
+        (num_classes, num_classes) int64; rows are true classes and sum to their counts.
+    """
+    labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()
+    if labels.shape != predictions.shape:
+        raise ValueError(f"confusion_matrix: {labels.size} labels but {predictions.size} "
+                         f"predictions")
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"confusion_matrix: {name} must lie in [0, {num_classes}), got "
+                             f"values in [{values.min()}, {values.max()}]")
+    counts = np.bincount(labels * num_classes + predictions, minlength=num_classes ** 2)
+    return counts.reshape(num_classes, num_classes)

@@ -140,3 +140,15 @@ def test_plot_loss_rejects_bad_input():
         utils.plot_loss([1, 2, 3])
     with pytest.raises(ValueError, match="npoints_to_average"):
         utils.plot_loss({0: 1.0}, npoints_to_average=0)
+
+
+def test_confusion_matrix():
+    labels = np.array([0, 1, 2, 2, 1])
+    predictions = np.array([0, 2, 2, 1, 1])
+    cm = utils.confusion_matrix(labels, predictions, 3)
+    assert cm.tolist() == [[1, 0, 0], [0, 1, 1], [0, 1, 1]]
+    assert cm.sum(axis=1).tolist() == np.bincount(labels).tolist()
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+        utils.confusion_matrix(np.array([3]), np.array([0]), 3)
+    with pytest.raises(ValueError, match="2 labels but 1 predictions"):
+        utils.confusion_matrix(np.array([0, 1]), np.array([0]), 3)
