@@ -70,3 +70,16 @@ def test_notebook_runs_end_to_end(tmp_path):
         assert set(metrics["task4"][key]) == {"2.0", "0.2", "0.02", "0.002"}
     figures = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     assert len(figures) >= 10 and "task4b_weights.png" in figures
+
+
+def test_missing_xelatex_writes_html_and_says_how_to_install(tmp_path, monkeypatch, capsys):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Task 1a\nhello")])
+    monkeypatch.setattr(build_report.shutil, "which", lambda name: None)
+    assert build_report.export(nb, tmp_path) == 1
+    assert "hello" in (tmp_path / "assignment1.html").read_text()
+    assert not (tmp_path / "assignment1.pdf").exists()
+    message = capsys.readouterr().err
+    assert "XeLaTeX was not found" in message
+    for platform in ("Debian/Ubuntu", "macOS", "Windows"):
+        assert platform in message
+    assert "Traceback" not in message

@@ -216,3 +216,36 @@ def test_task3_softmax_short_run_on_real_data():
     print(f"softmax after 5 epochs: val accuracy {accuracy:.4f}")
     assert 0.88 <= accuracy <= 0.93
     assert list(val_history["loss"].values())[-1] < next(iter(val_history["loss"].values()))
+
+
+@pytest.mark.parametrize("kind", ["binary", "softmax"])
+def test_fast_validation_step_matches_the_course_definitions(kind):
+    """The fast path (stacked float32 copy, logits-based loss) agrees with the plain definitions."""
+    rng = np.random.default_rng(11)
+    if kind == "binary":
+        X, Y = separable(rng, n=1200)
+        model, maths, cls = task2a.BinaryModel(), task2a, trainer.LogisticTrainer
+    else:
+        X, Y = separable(rng, n=1200, k=10)
+        model, maths, cls = task3a.SoftmaxModel(0.0), task3a, trainer.SoftmaxTrainer
+    t = cls(model, 0.1, 50, True, X[:1000], Y[:1000], X[1000:], Y[1000:], early_stopping=False)
+    t.train(1)
+    model.w = model.w.astype(np.float32)  # as it is during training
+    val_loss, acc_train, acc_val = t.validation_step()
+    assert val_loss == pytest.approx(maths.cross_entropy_loss(Y[1000:], model.forward(X[1000:])),
+                                     rel=1e-5)
+    assert acc_train == pytest.approx(maths.calculate_accuracy(X[:1000], Y[:1000], model))
+    assert acc_val == pytest.approx(maths.calculate_accuracy(X[1000:], Y[1000:], model))
+
+
+def test_trainer_drops_its_copies_after_training():
+    t, _, _ = run_logistic(seed=0, epochs=1)
+    assert t._stacked is None and t._train_copy is None
+
+
+@pytest.mark.parametrize("model", [task2a.BinaryModel(), task3a.SoftmaxModel(0.0)])
+def test_logits_from_transposed_equal_logits(model, rng):
+    X = np.hstack([rng.uniform(-1, 1, (7, 784)), np.ones((7, 1))])
+    model.w = rng.normal(size=model.w.shape)
+    np.testing.assert_allclose(model.logits_from_transposed(np.ascontiguousarray(X.T)).T,
+                               model.logits(X), rtol=1e-12)

@@ -152,3 +152,13 @@ def test_confusion_matrix():
         utils.confusion_matrix(np.array([3]), np.array([0]), 3)
     with pytest.raises(ValueError, match="2 labels but 1 predictions"):
         utils.confusion_matrix(np.array([0, 1]), np.array([0]), 3)
+
+
+def test_stack_transposed():
+    a = np.arange(12.0).reshape(4, 3)
+    b = np.arange(100.0, 106.0).reshape(2, 3)
+    out = utils.stack_transposed([a, b], dtype=np.float32, block=3)
+    assert out.shape == (3, 6) and out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_array_equal(out, np.vstack([a, b]).T)
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        utils.stack_transposed([a, np.zeros((2, 4))])

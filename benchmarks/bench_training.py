@@ -1,0 +1,172 @@
+"""Training speed and memory, measured side by side in one run (`make bench`).
+
+Compares, on the same machine in the same process, with repetitions interleaved:
+
+* the yardstick: softmax regression trained the plain way (``benchmarks/plain.py``);
+* the project: the call a user makes, ``pre_process_images`` + ``one_hot_encode`` +
+  ``SoftmaxTrainer(...).train(epochs)``;
+* the memory-traffic floor: the bytes one epoch must read (the training images once
+  for the steps, then the training and validation images at each of the 5 validation
+  checks, in float32), divided by the read bandwidth NumPy reaches on this machine,
+  measured in this run.
+
+Softmax regression, 20,000 training and 10,000 validation images, batch 128, learning
+rate 0.01, shuffling on, 20 epochs. It also checks that the fast float32 path stops the
+binary 2-vs-3 run (no shuffling, 500-epoch budget) at the same epoch as float64, and
+measures the wall time and peak memory (RSS) of a full execution of the notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import plain  # noqa: E402
+
+import task2a  # noqa: E402
+import task3a  # noqa: E402
+import trainer  # noqa: E402
+import utils  # noqa: E402
+
+LEARNING_RATE, BATCH_SIZE = 0.01, 128
+
+
+def run_yardstick(data, epochs):
+    X_train, Y_train, X_val, Y_val = data
+    start = time.perf_counter()
+    _, val_accuracy, _ = plain.train(X_train, Y_train, X_val, Y_val, num_epochs=epochs,
+                                     learning_rate=LEARNING_RATE, batch_size=BATCH_SIZE)
+    elapsed = time.perf_counter() - start
+    return elapsed, list(val_accuracy.values())[-1]
+
+
+def run_project(data, epochs):
+    X_train, Y_train, X_val, Y_val = data
+    start = time.perf_counter()
+    X_tr, X_v = task2a.pre_process_images(X_train), task2a.pre_process_images(X_val)
+    Y_tr, Y_v = task3a.one_hot_encode(Y_train, 10), task3a.one_hot_encode(Y_val, 10)
+    model = task3a.SoftmaxModel(l2_reg_lambda=0.0)
+    t = trainer.SoftmaxTrainer(model, LEARNING_RATE, BATCH_SIZE, True, X_tr, Y_tr, X_v, Y_v)
+    _, val_history = t.train(epochs)
+    elapsed = time.perf_counter() - start
+    return elapsed, list(val_history["accuracy"].values())[-1]
+
+
+def read_bandwidth(megabytes=256, repeats=7):
+    """Bytes per second NumPy reads from memory: best of several sums over a large array."""
+    a = np.ones(megabytes * 2**20 // 4, dtype=np.float32)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a.sum()
+        best = min(best, time.perf_counter() - start)
+    return a.nbytes / best
+
+
+def binary_early_stop_epochs():
+    X_train, Y_train, X_val, Y_val = utils.load_binary_dataset(2, 3)
+    X_train, X_val = task2a.pre_process_images(X_train), task2a.pre_process_images(X_val)
+    epochs = {}
+    for dtype in (np.float32, np.float64):
+        t = trainer.LogisticTrainer(task2a.BinaryModel(), 0.05, 128, False, X_train, Y_train,
+                                    X_val, Y_val, dtype=dtype)
+        t.train(500)
+        epochs[np.dtype(dtype).name] = t.early_stop_epoch
+    return epochs
+
+
+NOTEBOOK_PROBE = """
+import json, resource, sys, time
+sys.path.insert(0, {tools!r})
+import build_report
+from pathlib import Path
+start = time.perf_counter()
+build_report.execute(Path({out!r}), quick=False, timeout=1800)
+wall = time.perf_counter() - start
+kernel = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+client = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"wall": wall, "kernel_rss": kernel, "client_rss": client}}))
+"""
+
+
+def notebook_run():
+    """Execute the full notebook in a fresh process; peak RSS of its kernel and wall time."""
+    with tempfile.TemporaryDirectory() as out:
+        code = NOTEBOOK_PROBE.format(tools=str(ROOT / "tools"), out=out)
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                                text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-notebook", action="store_true")
+    args = parser.parse_args()
+
+    X_train, Y_train, X_val, Y_val = utils.load_full_mnist()
+    data = (X_train, Y_train, X_val, Y_val)
+    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}")
+
+    yard_times, proj_times, yard_acc, proj_acc = [], [], [], []
+    run_project(data, 1)  # warm up both paths once (imports, BLAS threads)
+    run_yardstick(data, 1)
+    for r in range(args.repeats):
+        order = (run_yardstick, run_project) if r % 2 == 0 else (run_project, run_yardstick)
+        for run in order:
+            seconds, accuracy = run(data, args.epochs)
+            (yard_times if run is run_yardstick else proj_times).append(seconds)
+            (yard_acc if run is run_yardstick else proj_acc).append(accuracy)
+            print(f"  repeat {r + 1}: {run.__name__:14s} {seconds:6.2f} s  "
+                  f"validation accuracy {accuracy:.4f}")
+
+    bandwidth = read_bandwidth()
+    n_train, n_val = len(X_train), len(X_val)
+    floor_bytes = 4 * 785 * (n_train + 5 * (n_train + n_val))
+    yard = statistics.median(yard_times) / args.epochs
+    proj = statistics.median(proj_times) / args.epochs
+    floor = floor_bytes / bandwidth
+    print()
+    print(f"per epoch (median of {args.repeats}, {args.epochs} epochs a run):")
+    print(f"  yardstick (plain float64 schedule)   {1e3 * yard:8.1f} ms")
+    print(f"  project   (SoftmaxTrainer)           {1e3 * proj:8.1f} ms")
+    print(f"  memory-traffic floor                 {1e3 * floor:8.1f} ms   "
+          f"({floor_bytes / 1e6:.0f} MB at {bandwidth / 1e9:.1f} GB/s)")
+    print(f"  ratio project / yardstick            {proj / yard:8.3f}   (target <= 0.35)")
+    print(f"  ratio project / floor                {proj / floor:8.2f}")
+    print(f"validation accuracy: yardstick {statistics.median(yard_acc):.4f}, "
+          f"project {statistics.median(proj_acc):.4f} "
+          f"(difference {100 * abs(statistics.median(yard_acc) - statistics.median(proj_acc)):.2f}"
+          f" points, target <= 0.5)")
+
+    epochs = binary_early_stop_epochs()
+    same = "same" if epochs["float32"] == epochs["float64"] else "DIFFERENT"
+    print(f"binary 2 vs 3, no shuffling: early stop in epoch {epochs['float32']} (float32) and "
+          f"{epochs['float64']} (float64): {same}")
+
+    if not args.skip_notebook:
+        nb = notebook_run()
+        print(f"full notebook execution: {nb['wall']:.1f} s wall, peak RSS of the kernel "
+              f"{nb['kernel_rss'] / 2**20:.0f} MiB (target < 1024 MiB), "
+              f"of the client {nb['client_rss'] / 2**20:.0f} MiB")
+    ok = proj / yard <= 0.35 and same == "same"
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
