@@ -71,9 +71,9 @@ def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax of logits z (N, K), in z's dtype, finite for any finite z."""
-    shifted = z - z.max(axis=1, keepdims=True)  # <= 0: exp cannot overflow
+    e = z - z.max(axis=1, keepdims=True)  # <= 0: exp cannot overflow
     with np.errstate(under="ignore"):  # exp(very negative) -> 0 is the right answer
-        e = np.exp(shifted)
+        np.exp(e, out=e)
         e /= e.sum(axis=1, keepdims=True)  # the row max contributes exp(0) = 1: sum >= 1
     return e
 
@@ -92,7 +92,7 @@ def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
     """
     _check_one_hot_shapes(targets, outputs, "cross_entropy_loss")
     p = clip_probabilities(outputs)  # ln 0 would be -inf
-    return float(-(targets * np.log(p)).sum(axis=1).mean())
+    return float(-np.sum(targets * np.log(p)) / outputs.shape[0])
 
 
 def cross_entropy_loss_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:

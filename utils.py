@@ -85,7 +85,7 @@ def batch_loader(
         order = (rng if rng is not None else _default_rng).permutation(n)
         for i in range(num_batches):
             idx = order[i * batch_size:(i + 1) * batch_size]
-            yield X[idx], Y[idx]
+            yield X.take(idx, axis=0), Y.take(idx, axis=0)
     else:
         for i in range(num_batches):
             sl = slice(i * batch_size, (i + 1) * batch_size)
