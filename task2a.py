@@ -138,6 +138,25 @@ def accuracy_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
     return float(np.mean((logits >= 0) == (targets == 1)))
 
 
+def cross_entropy_gradient(X: np.ndarray, outputs: np.ndarray, targets: np.ndarray,
+                           w: np.ndarray, l2_reg_lambda: float = 0.0) -> np.ndarray:
+    """-(1/N) X^T (Y - Y_hat) + lambda w: the batch-mean gradient of both models.
+
+    The same expression serves logistic (task 1a) and softmax regression (task 1b) with
+    the L2 term (task 4a), because both pair their output function with its cross entropy.
+    Args:
+        X: (N, 785) images; outputs, targets: (N, K); w: (785, K).
+    Returns:
+        (785, K) in the dtype of X and outputs.
+    """
+    error = outputs - targets.astype(outputs.dtype, copy=False)
+    grad = X.T @ error / X.shape[0]
+    if l2_reg_lambda:
+        grad += l2_reg_lambda * w
+    assert grad.shape == w.shape, f"Grad shape: {grad.shape}, w: {w.shape}"
+    return grad
+
+
 class BinaryModel:
     """Logistic regression: y_hat = sigmoid(X w), w of shape (785, 1)."""
 
@@ -175,12 +194,7 @@ class BinaryModel:
         if outputs.shape != (X.shape[0], 1):
             raise ValueError(f"BinaryModel.backward: outputs must have shape ({X.shape[0]}, 1), "
                              f"got {outputs.shape}")
-        error = outputs - targets.astype(outputs.dtype, copy=False)
-        self.grad = X.T @ error / X.shape[0]
-        if self.l2_reg_lambda:
-            self.grad += self.l2_reg_lambda * self.w
-        assert self.grad.shape == self.w.shape, \
-            f"Grad shape: {self.grad.shape}, w: {self.w.shape}"
+        self.grad = cross_entropy_gradient(X, outputs, targets, self.w, self.l2_reg_lambda)
 
     def zero_grad(self) -> None:
         self.grad = None

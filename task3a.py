@@ -25,6 +25,7 @@ from task2a import (
     check_images,
     check_targets,
     clip_probabilities,
+    cross_entropy_gradient,
     numerical_gradient_check,
     pre_process_images,
 )
@@ -153,12 +154,7 @@ class SoftmaxModel:
         if outputs.shape != (X.shape[0], self.num_outputs):
             raise ValueError(f"SoftmaxModel.backward: outputs must have shape "
                              f"({X.shape[0]}, {self.num_outputs}), got {outputs.shape}")
-        error = outputs - targets.astype(outputs.dtype, copy=False)
-        self.grad = X.T @ error / X.shape[0]
-        if self.l2_reg_lambda:
-            self.grad += self.l2_reg_lambda * self.w
-        assert self.grad.shape == self.w.shape, \
-            f"Grad shape: {self.grad.shape}, w: {self.w.shape}"
+        self.grad = cross_entropy_gradient(X, outputs, targets, self.w, self.l2_reg_lambda)
 
     def zero_grad(self) -> None:
         self.grad = None

@@ -153,31 +153,25 @@ def test_forward_rejects_wrong_width():
 
 # --- gradients against the oracle, several weight scales and lambdas ---------------------------
 
-@pytest.mark.parametrize("lam", [0.0, 0.5, 2.0])
-@pytest.mark.parametrize("scale", [0.0, 0.01, 0.05])
-def test_binary_gradient_matches_oracle(rng, scale, lam):
-    X, Y = synthetic(rng)
-    model = task2a.BinaryModel(l2_reg_lambda=lam)
-    model.w = rng.normal(0, scale, (785, 1))
-    model.backward(X, model.forward(X), Y)
-    numeric = numerical_gradient(lambda w: oracle_binary_cost(w, X, Y, lam), model.w.copy())
-    err = relative_error(model.grad, numeric)
-    print(f"binary scale={scale} lambda={lam}: relative error {err:.2e}")
-    assert model.grad.shape == (785, 1)
-    assert err < 1e-8, f"relative error {err:.2e} (expected < 1e-8)"
+MODELS = {
+    "binary": (task2a.BinaryModel, oracle_binary_cost, None),
+    "softmax": (task3a.SoftmaxModel, oracle_softmax_cost, 10),
+}
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.5, 2.0])
 @pytest.mark.parametrize("scale", [0.0, 0.01, 0.05])
-def test_softmax_gradient_matches_oracle(rng, scale, lam):
-    X, Y = synthetic(rng, k=10)
-    model = task3a.SoftmaxModel(l2_reg_lambda=lam)
-    model.w = rng.normal(0, scale, (785, 10))
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_gradient_matches_oracle(rng, kind, scale, lam):
+    model_class, oracle, k = MODELS[kind]
+    X, Y = synthetic(rng, k=k)
+    model = model_class(l2_reg_lambda=lam)
+    model.w = rng.normal(0, scale, model.w.shape)
     model.backward(X, model.forward(X), Y)
-    numeric = numerical_gradient(lambda w: oracle_softmax_cost(w, X, Y, lam), model.w.copy())
+    numeric = numerical_gradient(lambda w: oracle(w, X, Y, lam), model.w.copy())
     err = relative_error(model.grad, numeric)
-    print(f"softmax scale={scale} lambda={lam}: relative error {err:.2e}")
-    assert model.grad.shape == (785, 10)
+    print(f"{kind} scale={scale} lambda={lam}: relative error {err:.2e}")
+    assert model.grad.shape == (785, k or 1)
     assert err < 1e-8, f"relative error {err:.2e} (expected < 1e-8)"
 
 
