@@ -24,7 +24,6 @@ from task2a import (
     GradientCheck,
     check_images,
     check_targets,
-    clip_probabilities,
     cross_entropy_gradient,
     numerical_gradient_check,
     pre_process_images,
@@ -39,6 +38,7 @@ __all__ = [
     "gradient_approximation_test",
     "one_hot_encode",
     "pre_process_images",
+    "predicted_classes",
     "softmax",
 ]
 
@@ -92,7 +92,10 @@ def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
         targets: (N, K) one-hot labels; outputs: (N, K) softmax probabilities.
     """
     _check_one_hot_shapes(targets, outputs, "cross_entropy_loss")
-    p = clip_probabilities(outputs)  # ln 0 would be -inf
+    if not np.issubdtype(outputs.dtype, np.floating):
+        outputs = outputs.astype(np.float64)
+    # only a probability that rounded to 0 needs moving (ln 0 = -inf); ln 1 = 0 is fine
+    p = np.maximum(outputs, np.finfo(outputs.dtype).tiny)
     return float(-np.sum(targets * np.log(p)) / outputs.shape[0])
 
 
@@ -160,6 +163,21 @@ class SoftmaxModel:
         self.grad = None
 
 
+def predicted_classes(logits: np.ndarray) -> np.ndarray:
+    """argmax over the classes of (N, K) logits, the first maximum on ties, as (N,) ints.
+
+    When the classes are the slow axis in memory (logits that are the transpose of a
+    (K, N) array, as the trainer's feature-major product gives), reductions over them
+    run along contiguous rows and this is about twice as fast as ``argmax``.
+    """
+    classes_major = logits.T
+    if not classes_major.flags.c_contiguous or logits.shape[1] > 64:
+        return logits.argmax(axis=1)
+    best = classes_major.max(axis=0)
+    index = np.arange(logits.shape[1], dtype=np.int16)[:, None]
+    return np.where(classes_major == best, index, np.int16(logits.shape[1])).min(axis=0)
+
+
 def accuracy_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
     """Fraction of rows whose largest logit is the target class.
 
@@ -170,7 +188,7 @@ def accuracy_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
     labels = targets[:, 0] if targets.shape[1] == 1 else targets.argmax(axis=1)
     if labels.shape[0] != logits.shape[0]:
         raise ValueError(f"accuracy: {logits.shape[0]} predictions but {labels.shape[0]} targets")
-    return float(np.mean(logits.argmax(axis=1) == labels))
+    return float(np.mean(predicted_classes(logits) == labels))
 
 
 def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: SoftmaxModel) -> float:

@@ -222,7 +222,9 @@ class _ModelTrainer(BaseTrainer):
 
     def validation_step(self) -> tuple[float, float, float]:
         if self._stacked is None:
-            self._stacked = utils.stack_transposed([self.X_train, self.X_val], dtype=self._float)
+            # from the float32 training copy when there is one: half the bytes to read
+            X_train = self._train_copy[0] if self._train_copy is not None else self.X_train
+            self._stacked = utils.stack_transposed([X_train, self.X_val], dtype=self._float)
         logits = self.model.logits_from_transposed(self._stacked).T  # (N_train + N_val, K) view
         n_train = self.X_train.shape[0]
         logits_train, logits_val = logits[:n_train], logits[n_train:]

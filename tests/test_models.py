@@ -269,3 +269,12 @@ def test_course_check_works_for_a_model_without_logits(rng):
     X, Y = synthetic(rng)
     result = task2a.gradient_approximation_test(PlainModel(), X, Y)
     assert result.num_weights == 785 and result.max_abs_error <= 1e-6
+
+
+@pytest.mark.parametrize("layout", ["rows", "classes-major"])
+def test_predicted_classes_is_argmax_with_ties(rng, layout):
+    z = np.round(rng.normal(size=(500, 10)))  # many exact ties
+    z[0] = 0.0  # all tied: argmax says class 0
+    if layout == "classes-major":
+        z = np.ascontiguousarray(z.T).T
+    np.testing.assert_array_equal(task3a.predicted_classes(z), z.argmax(axis=1))
