@@ -31,6 +31,10 @@ __all__ = ["BaseTrainer", "History", "LogisticTrainer", "SoftmaxTrainer"]
 
 History = dict[str, dict[int, float]]
 
+# Working copies (float32 training set, stacked feature-major images) are reused across
+# trainers: see utils.ArrayPool.
+_POOL = utils.ArrayPool()
+
 
 class BaseTrainer:
     """Mini-batch gradient descent for a model with ``w``, ``forward`` and ``backward``.
@@ -181,7 +185,8 @@ class _ModelTrainer(BaseTrainer):
     use one feature-major copy of the training and validation images (785, N_train +
     N_val): each check is a single product ``w^T X^T`` for both sets, and the loss and
     both accuracies come from those logits (no softmax is needed for an argmax).
-    The copies are built on first use and dropped when ``train`` returns.
+    The copies are built on first use and handed back to a pool when ``train`` returns,
+    so the next trainer of the same shapes reuses their memory (see ``utils.ArrayPool``).
     """
 
     maths: Any = None
@@ -194,6 +199,9 @@ class _ModelTrainer(BaseTrainer):
         self._release()
 
     def _release(self) -> None:
+        """Hand the working copies back to the pool (the next trainer reuses the memory)."""
+        held = getattr(self, "_train_copy", None) or ()
+        _POOL.give(*held, getattr(self, "_stacked", None))
         self._train_copy: tuple[np.ndarray, np.ndarray] | None = None
         self._stacked: np.ndarray | None = None
 
@@ -203,8 +211,12 @@ class _ModelTrainer(BaseTrainer):
 
     def _batches(self, rng: np.random.Generator):
         if self._train_copy is None:
-            self._train_copy = (self.X_train.astype(self._float),
-                                self.Y_train.astype(self._float))
+            copies = []
+            for array in (self.X_train, self.Y_train):
+                copy = _POOL.take(array.shape, self._float)
+                np.copyto(copy, array, casting="same_kind")
+                copies.append(copy)
+            self._train_copy = (copies[0], copies[1])
         X, Y = self._train_copy
         return utils.batch_loader(X, Y, self.batch_size, shuffle=self.shuffle_dataset, rng=rng)
 
@@ -224,7 +236,9 @@ class _ModelTrainer(BaseTrainer):
         if self._stacked is None:
             # from the float32 training copy when there is one: half the bytes to read
             X_train = self._train_copy[0] if self._train_copy is not None else self.X_train
-            self._stacked = utils.stack_transposed([X_train, self.X_val], dtype=self._float)
+            shape = (X_train.shape[1], len(X_train) + len(self.X_val))
+            self._stacked = utils.stack_transposed([X_train, self.X_val], dtype=self._float,
+                                                   out=_POOL.take(shape, self._float))
         logits = self.model.logits_from_transposed(self._stacked).T  # (N_train + N_val, K) view
         n_train = self.X_train.shape[0]
         logits_train, logits_val = logits[:n_train], logits[n_train:]

@@ -129,8 +129,12 @@ def main() -> int:
     data = (X_train, Y_train, X_val, Y_val)
 
     yard_times, proj_times, yard_acc, proj_acc = [], [], [], []
-    run_project(data, 1)  # warm up both paths once (imports, BLAS threads)
-    run_yardstick(data, 1)
+    # The first run of each in this process: nothing warmed up, and no pooled working memory
+    # for the project yet (later runs reuse it, as a notebook that trains again does).
+    first_project, _ = run_project(data, args.epochs)
+    first_yard, _ = run_yardstick(data, args.epochs)
+    print(f"  first runs: yardstick {first_yard:.2f} s, project {first_project:.2f} s "
+          f"(ratio {first_project / first_yard:.3f})")
     # ABBA order: over an even number of repeats each side runs as often right after itself
     # as right after the other, which matters here because a run is slower when the run
     # before it has just freed a lot of memory (the host maps it in again, page by page).

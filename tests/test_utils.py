@@ -162,3 +162,27 @@ def test_stack_transposed():
     np.testing.assert_array_equal(out, np.vstack([a, b]).T)
     with pytest.raises(ValueError, match=r"\(N, 3\)"):
         utils.stack_transposed([a, np.zeros((2, 4))])
+
+
+def test_array_pool_reuses_by_shape_and_dtype():
+    pool = utils.ArrayPool(max_bytes=10_000)
+    a = pool.take((10, 20), np.float32)
+    assert a.shape == (10, 20) and a.dtype == np.float32
+    pool.give(a)
+    assert pool.take((10, 20), np.float32) is a  # handed out again
+    assert pool.take((10, 20), np.float32) is not a  # and only once
+    pool.give(a)
+    assert pool.take((10, 20), np.float64) is not a  # another dtype: a new array
+    assert pool.take((20, 10), np.float32) is not a  # another shape: a new array
+
+
+def test_array_pool_keeps_no_views_and_respects_its_cap():
+    pool = utils.ArrayPool(max_bytes=1000)
+    base = np.empty((10, 10), np.float64)
+    pool.give(base[:5])  # a view: not kept
+    assert pool.take((5, 10), np.float64) is not base
+    big, small = np.empty(100, np.float64), np.empty(10, np.float64)  # 800 + 80 bytes
+    pool.give(big, small)
+    pool.give(np.empty(50, np.float64))  # 400 more: over the cap, the oldest goes
+    assert pool.take((100,), np.float64) is not big
+    assert pool.take((10,), np.float64) is small
