@@ -211,14 +211,14 @@ class _ModelTrainer(BaseTrainer):
 
     def _batches(self, rng: np.random.Generator):
         if self._train_copy is None:
-            copies = []
-            for array in (self.X_train, self.Y_train):
-                copy = _POOL.take(array.shape, self._float)
-                np.copyto(copy, array, casting="same_kind")
-                copies.append(copy)
-            self._train_copy = (copies[0], copies[1])
+            self._train_copy = (self._pooled_copy(self.X_train), self._pooled_copy(self.Y_train))
         X, Y = self._train_copy
         return utils.batch_loader(X, Y, self.batch_size, shuffle=self.shuffle_dataset, rng=rng)
+
+    def _pooled_copy(self, array: np.ndarray) -> np.ndarray:
+        copy = _POOL.take(array.shape, self._float)
+        np.copyto(copy, array, casting="same_kind")
+        return copy
 
     def train(self, num_epochs: int) -> tuple[History, History]:
         try:
