@@ -126,20 +126,27 @@ class BaseTrainer:
             train_history: {"loss": {step: batch loss}, "accuracy": {step: train accuracy}},
             val_history: {"loss": {step: val loss}, "accuracy": {step: val accuracy}}.
         """
-        num_batches_per_epoch = self.X_train.shape[0] // self.batch_size
-        num_steps_per_val = max(1, num_batches_per_epoch // 5)
         train_history: History = {"loss": {}, "accuracy": {}}
         val_history: History = {"loss": {}, "accuracy": {}}
-        rng = np.random.default_rng(self.seed)
+        self.early_stop_epoch, self.best_step, self.best_val_loss = None, None, float("inf")
+        self.global_step = self.epochs_run = 0
+        self._best_w, self._checks_without_improvement = None, 0
         original_dtype = getattr(getattr(self.model, "w", None), "dtype", None)
         if self.dtype is not None and original_dtype is not None:
             self.model.w = self.model.w.astype(self.dtype)
-        has_weights = hasattr(self.model, "w")
-        best_w = None
-        checks_without_improvement = 0
-        self.early_stop_epoch, self.best_step, self.best_val_loss = None, None, float("inf")
-        self.global_step = self.epochs_run = 0
+        try:
+            self._run_epochs(num_epochs, train_history, val_history)
+            if self._best_w is not None:
+                self.model.w = self._best_w
+        finally:  # even when interrupted, the weights go back to their own dtype
+            self._best_w = None
+            if self.dtype is not None and original_dtype is not None:
+                self.model.w = self.model.w.astype(original_dtype)
+        return train_history, val_history
 
+    def _run_epochs(self, num_epochs: int, train_history: History, val_history: History) -> None:
+        num_steps_per_val = max(1, (self.X_train.shape[0] // self.batch_size) // 5)
+        rng = np.random.default_rng(self.seed)
         epochs = range(num_epochs)
         if self.progress:
             from tqdm.auto import tqdm
@@ -149,30 +156,28 @@ class BaseTrainer:
             for X_batch, Y_batch in self._batches(rng):
                 train_history["loss"][self.global_step] = float(self.train_step(X_batch, Y_batch))
                 if self.global_step % num_steps_per_val == 0:
-                    val_loss, accuracy_train, accuracy_val = self.validation_step()
-                    train_history["accuracy"][self.global_step] = float(accuracy_train)
-                    val_history["loss"][self.global_step] = float(val_loss)
-                    val_history["accuracy"][self.global_step] = float(accuracy_val)
-                    if val_loss < self.best_val_loss:
-                        self.best_val_loss, self.best_step = float(val_loss), self.global_step
-                        checks_without_improvement = 0
-                        if self.early_stopping and has_weights:
-                            best_w = np.array(self.model.w, copy=True)
-                    else:
-                        checks_without_improvement += 1
-                    if self.early_stopping and checks_without_improvement >= self.patience:
-                        self.early_stop_epoch = epoch
+                    self._record_check(epoch, self.validation_step(), train_history, val_history)
                 self.global_step += 1
                 if self.early_stop_epoch is not None:
-                    break
-            if self.early_stop_epoch is not None:
-                break
+                    return
 
-        if best_w is not None:
-            self.model.w = best_w
-        if self.dtype is not None and original_dtype is not None:
-            self.model.w = self.model.w.astype(original_dtype)
-        return train_history, val_history
+    def _record_check(self, epoch: int, results: tuple[float, float, float],
+                      train_history: History, val_history: History) -> None:
+        """Store one validation check; keep the best weights; decide on early stopping."""
+        val_loss, accuracy_train, accuracy_val = results
+        step = self.global_step
+        train_history["accuracy"][step] = float(accuracy_train)
+        val_history["loss"][step] = float(val_loss)
+        val_history["accuracy"][step] = float(accuracy_val)
+        if val_loss < self.best_val_loss:
+            self.best_val_loss, self.best_step = float(val_loss), step
+            self._checks_without_improvement = 0
+            if self.early_stopping and hasattr(self.model, "w"):
+                self._best_w = np.array(self.model.w, copy=True)
+        else:
+            self._checks_without_improvement += 1
+        if self.early_stopping and self._checks_without_improvement >= self.patience:
+            self.early_stop_epoch = epoch
 
 
 class _ModelTrainer(BaseTrainer):

@@ -249,3 +249,20 @@ def test_logits_from_transposed_equal_logits(model, rng):
     model.w = rng.normal(size=model.w.shape)
     np.testing.assert_allclose(model.logits_from_transposed(np.ascontiguousarray(X.T)).T,
                                model.logits(X), rtol=1e-12)
+
+
+def test_interrupted_training_hands_back_float64_weights():
+    class Interrupted(trainer.LogisticTrainer):
+        def train_step(self, X_batch, Y_batch):
+            if self.global_step == 3:
+                raise KeyboardInterrupt
+            return super().train_step(X_batch, Y_batch)
+
+    rng = np.random.default_rng(0)
+    X, Y = separable(rng, n=512)
+    model = task2a.BinaryModel()
+    t = Interrupted(model, 0.1, 32, True, X[:400], Y[:400], X[400:], Y[400:])
+    with pytest.raises(KeyboardInterrupt):
+        t.train(5)
+    assert model.w.dtype == np.float64 and np.any(model.w != 0)
+    assert t._stacked is None and t._train_copy is None  # copies went back to the pool
