@@ -266,3 +266,36 @@ def test_interrupted_training_hands_back_float64_weights():
         t.train(5)
     assert model.w.dtype == np.float64 and np.any(model.w != 0)
     assert t._stacked is None and t._train_copy is None  # copies went back to the pool
+
+
+def test_a_graders_course_style_subclass_trains_and_stops_early():
+    """Written the way the course's starter code writes LogisticTrainer, on our BaseTrainer."""
+
+    class CourseLogisticTrainer(trainer.BaseTrainer):
+        def train_step(self, X_batch, Y_batch):
+            logits = self.model.forward(X_batch)
+            self.model.backward(X_batch, logits, Y_batch)
+            self.model.w -= self.learning_rate * self.model.grad
+            return task2a.cross_entropy_loss(Y_batch, logits)
+
+        def validation_step(self):
+            logits = self.model.forward(self.X_val)
+            loss = task2a.cross_entropy_loss(self.Y_val, logits)
+            accuracy_train = task2a.calculate_accuracy(self.X_train, self.Y_train, self.model)
+            accuracy_val = task2a.calculate_accuracy(self.X_val, self.Y_val, self.model)
+            return loss, accuracy_train, accuracy_val
+
+    rng = np.random.default_rng(5)
+    X, Y = separable(rng, n=1200)
+    noisy = rng.random(len(Y)) < 0.1
+    Y[noisy] = 1 - Y[noisy]  # label noise, so that the validation loss plateaus
+    model = task2a.BinaryModel()
+    t = CourseLogisticTrainer(model, 0.5, 40, True, X[:1000], Y[:1000], X[1000:], Y[1000:])
+    _, val_history = t.train(500)
+    assert t.early_stop_epoch is not None and t.early_stop_epoch < 499
+    assert model.w.dtype == np.float64
+    best_loss = min(val_history["loss"].values())
+    assert val_history["loss"][t.best_step] == best_loss
+    # the restored weights are the best ones: their validation loss is the best recorded
+    assert task2a.cross_entropy_loss(Y[1000:], model.forward(X[1000:])) == pytest.approx(best_loss)
+    assert task2a.calculate_accuracy(X[1000:], Y[1000:], model) > 0.8
