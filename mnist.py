@@ -278,7 +278,7 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {stem: npz[stem] for stem in FILES}
-    except Exception:
+    except Exception:  # any unreadable cache is simply rebuilt from the verified files
         return None
     for stem, (_, _, shape) in FILES.items():
         if arrays[stem].shape != shape or arrays[stem].dtype != np.uint8:

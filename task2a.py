@@ -29,6 +29,7 @@ __all__ = [
     "accuracy_from_logits",
     "calculate_accuracy",
     "check_images",
+    "cross_entropy_gradient",
     "cross_entropy_loss",
     "cross_entropy_loss_from_logits",
     "gradient_approximation_test",

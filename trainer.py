@@ -132,7 +132,8 @@ class BaseTrainer:
         self.global_step = self.epochs_run = 0
         self._best_w, self._checks_without_improvement = None, 0
         original_dtype = getattr(getattr(self.model, "w", None), "dtype", None)
-        if self.dtype is not None and original_dtype is not None:
+        recast = self.dtype is not None and original_dtype is not None
+        if recast:
             self.model.w = self.model.w.astype(self.dtype)
         try:
             self._run_epochs(num_epochs, train_history, val_history)
@@ -140,7 +141,7 @@ class BaseTrainer:
                 self.model.w = self._best_w
         finally:  # even when interrupted, the weights go back to their own dtype
             self._best_w = None
-            if self.dtype is not None and original_dtype is not None:
+            if recast:
                 self.model.w = self.model.w.astype(original_dtype)
         return train_history, val_history
 
