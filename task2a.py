@@ -20,6 +20,7 @@ is representable in their dtype before a log is taken.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 
@@ -27,7 +28,7 @@ __all__ = [
     "BinaryModel",
     "GradientCheck",
     "accuracy_from_logits",
-    "calculate_accuracy",
+    "as_float_array",
     "check_images",
     "cross_entropy_gradient",
     "cross_entropy_loss",
@@ -35,13 +36,38 @@ __all__ = [
     "gradient_approximation_test",
     "pre_process_images",
     "sigmoid",
+    "underflow_is_fine",
 ]
 
 NUM_PIXELS = 784
 
+#: The library's one floating-point policy. Underflow (a tiny probability becoming a
+#: subnormal or 0, exp(-800) -> 0) is correct arithmetic, not an error, and whether a BLAS
+#: kernel reports it for a matrix product depends on the kernel (OpenBLAS's Haswell and Zen
+#: kernels do, its SkylakeX kernels do not). Every function whose maths can underflow runs
+#: under this policy; overflow, invalid and divide-by-zero keep the caller's settings.
+def underflow_is_fine() -> np.errstate:
+    """A fresh ``np.errstate`` that ignores underflow: ``with underflow_is_fine():`` or, as
+    a decorator, ``@underflow_is_fine()``."""
+    return np.errstate(under="ignore")
+
+
+def as_float_array(a, name: str, who: str) -> np.ndarray:
+    """``a`` as a NumPy array of a real float dtype (integers and bools become float64).
+
+    Raises TypeError naming ``name`` for anything that is not numbers (strings, objects).
+    """
+    array = np.asarray(a)
+    if array.dtype == np.bool_ or np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.float64)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise TypeError(f"{who}: {name} must be an array of real numbers, got dtype "
+                        f"{array.dtype}")
+    return array
+
 
 def check_images(X: np.ndarray, who: str, features: int | None = None) -> None:
-    """Raise ValueError unless X is a 2-D array (with ``features`` columns if given)."""
+    """Raise unless X is a 2-D NumPy array (with ``features`` columns if given)."""
     if not isinstance(X, np.ndarray):
         raise TypeError(f"{who}: X must be a NumPy array, got {type(X).__name__}")
     if X.ndim != 2 or (features is not None and X.shape[1] != features):
@@ -49,25 +75,67 @@ def check_images(X: np.ndarray, who: str, features: int | None = None) -> None:
         raise ValueError(f"{who}: X must have shape {want}, got {X.shape}")
 
 
-def check_targets(targets: np.ndarray, outputs: np.ndarray, who: str) -> None:
+def check_targets(targets: np.ndarray, outputs: np.ndarray, who: str,
+                  outputs_name: str = "outputs") -> None:
     if targets.shape != outputs.shape:
-        raise ValueError(f"{who}: targets and outputs must have the same shape, got targets "
-                         f"{targets.shape} and outputs {outputs.shape}")
+        raise ValueError(f"{who}: targets and {outputs_name} must have the same shape, got "
+                         f"targets {targets.shape} and {outputs_name} {outputs.shape}")
+
+
+def check_binary_targets(targets: np.ndarray, who: str) -> None:
+    """Raise ValueError unless every target is 0 or 1 (task 2's labels)."""
+    bad = (targets != 0) & (targets != 1)
+    if bad.any():
+        raise ValueError(f"{who}: targets must be 0 or 1 (1 for the first digit, 0 for the "
+                         f"second), got {targets[bad].ravel()[0]!r}; prune the labels with "
+                         f"utils.binary_prune_dataset first")
+
+
+def check_probabilities(outputs: np.ndarray, who: str) -> None:
+    """Raise ValueError unless every output is a probability in [0, 1] (NaN is not)."""
+    if outputs.size and not ((outputs >= 0) & (outputs <= 1)).all():
+        bad = outputs[~((outputs >= 0) & (outputs <= 1))].ravel()[0]
+        raise ValueError(f"{who}: outputs must be probabilities in [0, 1] (the model's "
+                         f"forward()), got {bad!r}")
+
+
+def _binary_shapes(targets, outputs, who: str, outputs_name: str = "outputs"):
+    targets = as_float_array(targets, "targets", who)
+    outputs = as_float_array(outputs, outputs_name, who)
+    check_targets(targets, outputs, who, outputs_name)
+    if outputs.ndim != 2 or outputs.shape[1] != 1:
+        raise ValueError(f"{who}: targets and {outputs_name} must have shape (N, 1), got "
+                         f"{outputs.shape}")
+    check_binary_targets(targets, who)
+    return targets, outputs
 
 
 def pre_process_images(X: np.ndarray) -> np.ndarray:
     """Scale pixels to [-1, 1] and append the bias column.
 
     Args:
-        X: (N, 784) images with values in [0, 255] (any integer or float dtype).
+        X: (N, 784) raw images with values in [0, 255] (any integer or float dtype).
     Returns:
         (N, 785) float64: 2 * X / 255 - 1, then a column of ones (last).
+    Raises:
+        ValueError: pixels outside [0, 255], NaN, or images that look already scaled
+            (floats in [0, 1] that are not whole numbers).
     """
     check_images(X, "pre_process_images", NUM_PIXELS)
-    if X.dtype != np.uint8 and X.size and (X.min() < 0 or X.max() > 255):
-        raise ValueError(f"pre_process_images: pixels must lie in [0, 255], got values in "
-                         f"[{X.min()}, {X.max()}]; pass the raw images from utils/mnist, "
-                         f"not already preprocessed ones")
+    if X.dtype == np.bool_ or not (np.issubdtype(X.dtype, np.integer)
+                                   or np.issubdtype(X.dtype, np.floating)):
+        raise TypeError(f"pre_process_images: X must hold numbers in [0, 255], got dtype "
+                        f"{X.dtype}")
+    if X.dtype != np.uint8 and X.size:
+        low, high = X.min(), X.max()  # NaN propagates into both
+        if not (low >= 0 and high <= 255):
+            what = "NaN" if np.isnan(low) else f"values in [{low}, {high}]"
+            raise ValueError(f"pre_process_images: pixels must lie in [0, 255], got {what}; "
+                             f"pass the raw images from utils/mnist, not already "
+                             f"preprocessed ones")
+        if np.issubdtype(X.dtype, np.floating) and high <= 1 and not (X == np.round(X)).all():
+            raise ValueError("pre_process_images: pixels look already scaled to [0, 1] "
+                             f"(largest {high}); pass the raw images with values in [0, 255]")
     out = np.empty((X.shape[0], NUM_PIXELS + 1), dtype=np.float64)
     np.multiply(X, 2.0 / 255.0, out=out[:, :NUM_PIXELS])
     out[:, :NUM_PIXELS] -= 1.0
@@ -91,11 +159,22 @@ def clip_probabilities(p: np.ndarray) -> np.ndarray:
     return np.clip(p.astype(dtype, copy=False), info.tiny, 1 - info.epsneg)
 
 
+@underflow_is_fine()
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)) evaluated without overflow for any z, in z's dtype."""
-    with np.errstate(under="ignore"):  # exp(-|z|) -> 0 for |z| > ~745 is the right answer
-        e = np.exp(-np.abs(z))  # in [0, 1]: never overflows
-        return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+    """1 / (1 + exp(-z)) evaluated without overflow for any z; float dtypes are kept,
+    integers and bools give float64."""
+    z = as_float_array(z, "z", "sigmoid")
+    e = np.exp(-np.abs(z))  # in [0, 1]: never overflows; exp(-|z|) -> 0 is the right answer
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+
+
+def binary_cross_entropy_unchecked(targets: np.ndarray, outputs: np.ndarray) -> float:
+    """The loss without input checks (the trainer's per-step path; inputs checked once)."""
+    p = clip_probabilities(outputs)
+    y = targets.astype(p.dtype, copy=False)
+    with underflow_is_fine():
+        loss = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+        return float(loss.mean(dtype=np.float64))
 
 
 def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
@@ -103,15 +182,16 @@ def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
 
     Args:
         targets: (N, 1) labels in {0, 1}.
-        outputs: (N, 1) predicted probabilities y_hat.
+        outputs: (N, 1) predicted probabilities y_hat in [0, 1].
     Returns:
         C = -(1/N) sum_n [y ln y_hat + (1 - y) ln(1 - y_hat)], a Python float.
+    Raises:
+        ValueError: shapes differ or are not (N, 1), a target is not 0 or 1, or an
+            output is not a probability.
     """
-    check_targets(targets, outputs, "cross_entropy_loss")
-    p = clip_probabilities(outputs)
-    y = targets.astype(p.dtype, copy=False)
-    loss = -(y * np.log(p) + (1 - y) * np.log1p(-p))
-    return float(loss.mean())
+    targets, outputs = _binary_shapes(targets, outputs, "cross_entropy_loss")
+    check_probabilities(outputs, "cross_entropy_loss")
+    return binary_cross_entropy_unchecked(targets, outputs)
 
 
 def cross_entropy_loss_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
@@ -122,10 +202,16 @@ def cross_entropy_loss_from_logits(targets: np.ndarray, logits: np.ndarray) -> f
     Args:
         targets: (N, 1) labels in {0, 1}; logits: (N, 1).
     """
-    check_targets(targets, logits, "cross_entropy_loss_from_logits")
+    targets, logits = _binary_shapes(targets, logits, "cross_entropy_loss_from_logits",
+                                     "logits")
+    return loss_from_logits_unchecked(targets, logits)
+
+
+@underflow_is_fine()
+def loss_from_logits_unchecked(targets: np.ndarray, logits: np.ndarray) -> float:
+    """``cross_entropy_loss_from_logits`` without input checks (the trainer's path)."""
     z = logits.astype(np.float64, copy=False)
-    with np.errstate(under="ignore"):
-        softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
     return float((softplus - targets * z).mean())
 
 
@@ -135,10 +221,16 @@ def accuracy_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
     Args:
         targets: (N, 1) labels in {0, 1}; logits: (N, 1).
     """
-    check_targets(targets, logits, "accuracy_from_logits")
+    targets, logits = _binary_shapes(targets, logits, "accuracy_from_logits", "logits")
+    return accuracy_unchecked(targets, logits)
+
+
+def accuracy_unchecked(targets: np.ndarray, logits: np.ndarray) -> float:
+    """``accuracy_from_logits`` without input checks (the trainer's path)."""
     return float(np.mean((logits >= 0) == (targets == 1)))
 
 
+@underflow_is_fine()
 def cross_entropy_gradient(X: np.ndarray, outputs: np.ndarray, targets: np.ndarray,
                            w: np.ndarray, l2_reg_lambda: float = 0.0) -> np.ndarray:
     """-(1/N) X^T (Y - Y_hat) + lambda w: the batch-mean gradient of both models.
@@ -158,19 +250,31 @@ def cross_entropy_gradient(X: np.ndarray, outputs: np.ndarray, targets: np.ndarr
     return grad
 
 
+def check_l2_reg_lambda(l2_reg_lambda, who: str) -> float:
+    """The L2 strength as a float; TypeError/ValueError unless a finite number >= 0."""
+    if isinstance(l2_reg_lambda, bool) or not isinstance(l2_reg_lambda, Real):
+        raise TypeError(f"{who}: l2_reg_lambda must be a number >= 0, got "
+                        f"{type(l2_reg_lambda).__name__}")
+    if not (np.isfinite(l2_reg_lambda) and l2_reg_lambda >= 0):
+        raise ValueError(f"{who}: l2_reg_lambda must be a finite number >= 0, got "
+                         f"{l2_reg_lambda!r}")
+    return float(l2_reg_lambda)
+
+
 class BinaryModel:
     """Logistic regression: y_hat = sigmoid(X w), w of shape (785, 1)."""
 
     def __init__(self, l2_reg_lambda: float = 0.0):
         self.I = NUM_PIXELS + 1
-        self.l2_reg_lambda = l2_reg_lambda
+        self.l2_reg_lambda = check_l2_reg_lambda(l2_reg_lambda, "BinaryModel")
         self.w = np.zeros((self.I, 1))
         self.grad: np.ndarray | None = None
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """X: (N, 785) -> z = X w, (N, 1)."""
         check_images(X, "BinaryModel.forward", self.I)
-        return X @ self.w
+        with underflow_is_fine():
+            return X @ self.w
 
     def logits_from_transposed(self, XT: np.ndarray) -> np.ndarray:
         """The same logits from feature-major inputs: XT (785, N) -> (1, N) = (X w)^T.
@@ -178,7 +282,8 @@ class BinaryModel:
         For large N this layout makes the product and the reductions over classes faster.
         """
         check_images(XT.T, "BinaryModel.logits_from_transposed", self.I)
-        return self.w.T @ XT
+        with underflow_is_fine():
+            return self.w.T @ XT
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X: (N, 785) -> (N, 1) probabilities of class 1."""
@@ -199,19 +304,6 @@ class BinaryModel:
 
     def zero_grad(self) -> None:
         self.grad = None
-
-
-def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: BinaryModel) -> float:
-    """Fraction of examples whose prediction (1 when y_hat >= 0.5) equals the target.
-
-    Args:
-        X: (N, 785) images; targets: (N, 1) labels in {0, 1}.
-    """
-    predictions = model.forward(X) >= 0.5
-    if targets.shape != predictions.shape:
-        raise ValueError(f"calculate_accuracy: targets must have shape {predictions.shape}, "
-                         f"got {targets.shape}")
-    return float(np.mean(predictions == (targets == 1)))
 
 
 @dataclass

@@ -18,21 +18,26 @@ exact where clipped probabilities are not.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 
 from task2a import (
     GradientCheck,
+    as_float_array,
     check_images,
+    check_l2_reg_lambda,
+    check_probabilities,
     check_targets,
     cross_entropy_gradient,
     numerical_gradient_check,
     pre_process_images,
+    underflow_is_fine,
 )
 
 __all__ = [
     "SoftmaxModel",
     "accuracy_from_logits",
-    "calculate_accuracy",
     "cross_entropy_loss",
     "cross_entropy_loss_from_logits",
     "gradient_approximation_test",
@@ -48,21 +53,26 @@ def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
 
     Args:
         Y: (N, 1) or (N,) integer labels in [0, num_classes).
-        num_classes: K.
+        num_classes: K, a positive integer.
     Returns:
         (N, K) float64 with a single 1 per row (label 3 -> e_3).
     """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, Integral):
+        raise TypeError(f"one_hot_encode: num_classes must be an integer, got "
+                        f"{num_classes!r} ({type(num_classes).__name__})")
+    if num_classes < 1:
+        raise ValueError(f"one_hot_encode: num_classes must be >= 1, got {num_classes}")
     Y = np.asarray(Y)
     if Y.ndim == 2 and Y.shape[1] == 1:
         Y = Y[:, 0]
     if Y.ndim != 1:
         raise ValueError(f"one_hot_encode: Y must have shape (N, 1) or (N,), got {Y.shape}")
-    if Y.size and not (np.issubdtype(Y.dtype, np.integer)
-                       or np.array_equal(Y, np.round(Y))):
-        raise ValueError(f"one_hot_encode: labels must be integers, got dtype {Y.dtype} "
-                         f"with non-integer values")
-    if Y.size and (Y.min() < 0 or Y.max() >= num_classes):
-        bad = Y[(Y < 0) | (Y >= num_classes)]
+    if Y.size and not (np.issubdtype(Y.dtype, np.integer) or (
+            np.issubdtype(Y.dtype, np.floating) and np.array_equal(Y, np.round(Y)))):
+        raise ValueError(f"one_hot_encode: labels must be integers, got dtype {Y.dtype}"
+                         + (" with non-integer values" if Y.dtype.kind == "f" else ""))
+    if Y.size and not (Y.min() >= 0 and Y.max() < num_classes):
+        bad = Y[~((Y >= 0) & (Y < num_classes))]
         raise ValueError(f"one_hot_encode: labels must lie in [0, {num_classes}), found "
                          f"{bad.size} outside it (e.g. {bad[0]})")
     encoded = np.zeros((Y.shape[0], num_classes))
@@ -70,19 +80,48 @@ def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
     return encoded
 
 
+@underflow_is_fine()
 def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of logits z (N, K), in z's dtype, finite for any finite z."""
+    """Row-wise softmax of logits z (N, K), finite for any finite z.
+
+    Float dtypes are kept; integers give float64.
+    """
+    z = as_float_array(z, "z", "softmax")
+    if z.ndim != 2:
+        raise ValueError(f"softmax: z must have shape (N, K), got {z.shape}")
     e = z - z.max(axis=1, keepdims=True)  # <= 0: exp cannot overflow
-    with np.errstate(under="ignore"):  # exp(very negative) -> 0 is the right answer
-        np.exp(e, out=e)
-        e /= e.sum(axis=1, keepdims=True)  # the row max contributes exp(0) = 1: sum >= 1
+    np.exp(e, out=e)  # exp(very negative) -> 0 is the right answer
+    e /= e.sum(axis=1, keepdims=True)  # the row max contributes exp(0) = 1: sum >= 1
     return e
 
 
-def _check_one_hot_shapes(targets: np.ndarray, outputs: np.ndarray, who: str) -> None:
-    check_targets(targets, outputs, who)
+def check_one_hot(targets: np.ndarray, who: str) -> None:
+    """Raise ValueError unless every row of ``targets`` is one-hot (one 1, the rest 0)."""
+    if targets.size and not (((targets == 0) | (targets == 1)).all()
+                             and (targets.sum(axis=1) == 1).all()):
+        rows = np.flatnonzero(~(((targets == 0) | (targets == 1)).all(axis=1)
+                                & (targets.sum(axis=1) == 1)))
+        raise ValueError(f"{who}: targets must be one-hot rows (a single 1, the rest 0), "
+                         f"row {rows[0]} is {targets[rows[0]].tolist()}; encode labels with "
+                         f"one_hot_encode")
+
+
+def _one_hot_shapes(targets, outputs, who: str, outputs_name: str = "outputs"):
+    targets = as_float_array(targets, "targets", who)
+    outputs = as_float_array(outputs, outputs_name, who)
+    check_targets(targets, outputs, who, outputs_name)
     if outputs.ndim != 2:
         raise ValueError(f"{who}: expected (N, K) arrays, got shape {outputs.shape}")
+    check_one_hot(targets, who)
+    return targets, outputs
+
+
+def softmax_cross_entropy_unchecked(targets: np.ndarray, outputs: np.ndarray) -> float:
+    """The loss without input checks (the trainer's per-step path; inputs checked once)."""
+    # only a probability that rounded to 0 needs moving (ln 0 = -inf); ln 1 = 0 is fine
+    p = np.maximum(outputs, np.finfo(outputs.dtype).tiny)
+    with underflow_is_fine():
+        return float(-np.sum(targets * np.log(p), dtype=np.float64) / outputs.shape[0])
 
 
 def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
@@ -90,13 +129,13 @@ def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
 
     Args:
         targets: (N, K) one-hot labels; outputs: (N, K) softmax probabilities.
+    Raises:
+        ValueError: shapes differ, a target row is not one-hot, or an output is not a
+            probability in [0, 1].
     """
-    _check_one_hot_shapes(targets, outputs, "cross_entropy_loss")
-    if not np.issubdtype(outputs.dtype, np.floating):
-        outputs = outputs.astype(np.float64)
-    # only a probability that rounded to 0 needs moving (ln 0 = -inf); ln 1 = 0 is fine
-    p = np.maximum(outputs, np.finfo(outputs.dtype).tiny)
-    return float(-np.sum(targets * np.log(p)) / outputs.shape[0])
+    targets, outputs = _one_hot_shapes(targets, outputs, "cross_entropy_loss")
+    check_probabilities(outputs, "cross_entropy_loss")
+    return softmax_cross_entropy_unchecked(targets, outputs)
 
 
 def cross_entropy_loss_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
@@ -106,11 +145,17 @@ def cross_entropy_loss_from_logits(targets: np.ndarray, logits: np.ndarray) -> f
     Args:
         targets: (N, K) one-hot labels; logits: (N, K).
     """
-    _check_one_hot_shapes(targets, logits, "cross_entropy_loss_from_logits")
+    targets, logits = _one_hot_shapes(targets, logits, "cross_entropy_loss_from_logits",
+                                      "logits")
+    return loss_from_logits_unchecked(targets, logits)
+
+
+@underflow_is_fine()
+def loss_from_logits_unchecked(targets: np.ndarray, logits: np.ndarray) -> float:
+    """``cross_entropy_loss_from_logits`` without input checks (the trainer's path)."""
     logits = logits.astype(np.float64, copy=False)
     zmax = logits.max(axis=1, keepdims=True)
-    with np.errstate(under="ignore"):
-        lse = np.log(np.exp(logits - zmax).sum(axis=1, keepdims=True)) + zmax
+    lse = np.log(np.exp(logits - zmax).sum(axis=1, keepdims=True)) + zmax
     return float((lse - (targets * logits).sum(axis=1, keepdims=True)).mean())
 
 
@@ -120,14 +165,15 @@ class SoftmaxModel:
     def __init__(self, l2_reg_lambda: float = 0.0):
         self.I = 785
         self.num_outputs = 10
-        self.l2_reg_lambda = l2_reg_lambda
+        self.l2_reg_lambda = check_l2_reg_lambda(l2_reg_lambda, "SoftmaxModel")
         self.w = np.zeros((self.I, self.num_outputs))
         self.grad: np.ndarray | None = None
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """X: (N, 785) -> z = X w, (N, 10)."""
         check_images(X, "SoftmaxModel.forward", self.I)
-        return X @ self.w
+        with underflow_is_fine():
+            return X @ self.w
 
     def logits_from_transposed(self, XT: np.ndarray) -> np.ndarray:
         """The same logits from feature-major inputs: XT (785, N) -> (10, N) = (X w)^T.
@@ -140,7 +186,8 @@ class SoftmaxModel:
         check_images(XT.T, "SoftmaxModel.logits_from_transposed", self.I)
         padded = np.zeros((16, self.I), dtype=np.result_type(self.w, XT))
         padded[:self.num_outputs] = self.w.T
-        return (padded @ XT)[:self.num_outputs]
+        with underflow_is_fine():
+            return (padded @ XT)[:self.num_outputs]
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X: (N, 785) -> (N, 10) class probabilities (rows sum to 1)."""
@@ -153,7 +200,7 @@ class SoftmaxModel:
             X: (N, 785) images; outputs: (N, 10) from ``forward``; targets: (N, 10) one-hot.
         """
         check_images(X, "SoftmaxModel.backward", self.I)
-        _check_one_hot_shapes(targets, outputs, "SoftmaxModel.backward")
+        check_targets(targets, outputs, "SoftmaxModel.backward")
         if outputs.shape != (X.shape[0], self.num_outputs):
             raise ValueError(f"SoftmaxModel.backward: outputs must have shape "
                              f"({X.shape[0]}, {self.num_outputs}), got {outputs.shape}")
@@ -169,11 +216,22 @@ def predicted_classes(logits: np.ndarray) -> np.ndarray:
     When the classes are the slow axis in memory (logits that are the transpose of a
     (K, N) array, as the trainer's feature-major product gives), reductions over them
     run along contiguous rows and this is about twice as fast as ``argmax``.
+    Raises:
+        ValueError: a row holds NaN (it has no largest logit), on either path.
     """
+    logits = as_float_array(logits, "logits", "predicted_classes")
+    if logits.ndim != 2 or logits.shape[1] == 0:
+        raise ValueError(f"predicted_classes: logits must have shape (N, K), K >= 1, got "
+                         f"{logits.shape}")
     classes_major = logits.T
-    if not classes_major.flags.c_contiguous or logits.shape[1] > 64:
+    fast = classes_major.flags.c_contiguous and logits.shape[1] <= 64
+    best = classes_major.max(axis=0) if fast else logits.max(axis=1)  # NaN propagates
+    if np.isnan(best).any():
+        row = int(np.flatnonzero(np.isnan(best))[0])
+        raise ValueError(f"predicted_classes: logits of row {row} contain NaN, so no class "
+                         f"is largest; the weights have diverged (try a smaller learning rate)")
+    if not fast:
         return logits.argmax(axis=1)
-    best = classes_major.max(axis=0)
     index = np.arange(logits.shape[1], dtype=np.int16)[:, None]
     return np.where(classes_major == best, index, np.int16(logits.shape[1])).min(axis=0)
 
@@ -183,17 +241,33 @@ def accuracy_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
 
     softmax is monotone, so argmax of the logits is argmax of the probabilities.
     Args:
-        targets: (N, K) one-hot, or (N, 1) integer labels; logits: (N, K).
+        targets: (N, K) one-hot like the logits, or (N, 1) integer labels; logits: (N, K).
     """
-    labels = targets[:, 0] if targets.shape[1] == 1 else targets.argmax(axis=1)
-    if labels.shape[0] != logits.shape[0]:
-        raise ValueError(f"accuracy: {logits.shape[0]} predictions but {labels.shape[0]} targets")
+    targets = np.asarray(targets)
+    logits = as_float_array(logits, "logits", "accuracy_from_logits")
+    if targets.ndim != 2 or logits.ndim != 2 or targets.shape[0] != logits.shape[0]:
+        raise ValueError(f"accuracy_from_logits: targets must be (N, K) one-hot or (N, 1) "
+                         f"labels for logits (N, K), got targets {targets.shape} and logits "
+                         f"{logits.shape}")
+    if targets.shape[1] == 1 and logits.shape[1] != 1:
+        labels = targets[:, 0]
+        if targets.size and not (np.array_equal(labels, np.round(labels)) and labels.min() >= 0
+                                 and labels.max() < logits.shape[1]):
+            raise ValueError(f"accuracy_from_logits: (N, 1) targets must be integer labels in "
+                             f"[0, {logits.shape[1]}), got values in "
+                             f"[{labels.min()}, {labels.max()}]")
+    elif targets.shape[1] == logits.shape[1]:
+        check_one_hot(targets, "accuracy_from_logits")
+        labels = targets.argmax(axis=1)
+    else:
+        raise ValueError(f"accuracy_from_logits: one-hot targets must have as many columns "
+                         f"as the logits ({logits.shape[1]}), got {targets.shape[1]}")
     return float(np.mean(predicted_classes(logits) == labels))
 
 
-def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: SoftmaxModel) -> float:
-    """Multi-class accuracy (argmax) of ``model`` on X (N, 785) with (N, 10) one-hot targets."""
-    return accuracy_from_logits(targets, model.forward(X))
+def accuracy_unchecked(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Accuracy from (N, 1) integer labels and (N, K) logits, without input checks."""
+    return float(np.mean(predicted_classes(logits) == labels[:, 0]))
 
 
 def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarray) -> GradientCheck:

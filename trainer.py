@@ -10,30 +10,125 @@ epoch, and at step 0) it calls ``validation_step()``, which returns
 
 Early stopping (task 2d): training stops once the validation loss has not
 improved for ``patience`` (10) consecutive checks, and the weights of the
-lowest validation loss are put back into the model.
+lowest validation loss are put back into the model (``EarlyStopping``).
 
-``LogisticTrainer`` (task 2) and ``SoftmaxTrainer`` (tasks 3-4) implement the
-two steps with the maths of ``task2a`` / ``task3a``. A grader's own subclass of
-``BaseTrainer`` that overrides the two steps trains the same way.
+Divergence is never silent: once a batch loss, a validation loss or the weights
+stop being finite, ``train`` raises ``TrainingDiverged`` naming the step and the
+learning rate, after putting back the weights of the best validation check so
+far (or the starting weights when no check was finite).
+
+This module holds what the course's trainers share. ``task2.LogisticTrainer``
+(task 2) and ``task3.SoftmaxTrainer`` (tasks 3-4) are ``ModelTrainer``s with the
+maths of ``task2a`` / ``task3a``; a grader's own subclass of ``BaseTrainer`` that
+overrides the two steps trains the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
-import task2a
-import task3a
 import utils
 
-__all__ = ["BaseTrainer", "History", "LogisticTrainer", "SoftmaxTrainer"]
+__all__ = ["BaseTrainer", "EarlyStopping", "History", "ModelTrainer", "TrainingDiverged",
+           "check_count", "check_model", "evaluate"]
 
 History = dict[str, dict[int, float]]
 
 # Working copies (float32 training set, stacked feature-major images) are reused across
-# trainers: see utils.ArrayPool.
-_POOL = utils.ArrayPool()
+# trainers when no user code can still see them: see utils.ArrayPool.
+POOL = utils.ArrayPool()
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss or the weights stopped being finite during training."""
+
+
+def check_count(value: Any, name: str, who: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{who}: {name} must be an integer >= {minimum}, got {value!r} "
+                        f"({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{who}: {name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_learning_rate(value: Any, who: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{who}: learning_rate must be a positive number, got {value!r} "
+                        f"({type(value).__name__})")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{who}: learning_rate must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_data(X_train, Y_train, X_val, Y_val, who: str) -> None:
+    for name, X, Y in (("train", X_train, Y_train), ("val", X_val, Y_val)):
+        if not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray):
+            raise TypeError(f"{who}: X_{name} and Y_{name} must be NumPy arrays, got "
+                            f"{type(X).__name__} and {type(Y).__name__}")
+        if X.ndim != 2 or len(X) != len(Y) or Y.ndim == 0:
+            raise ValueError(f"{who}: X_{name} must be (N, D) with one target row per image, "
+                             f"got X_{name} {X.shape} and Y_{name} {Y.shape}")
+        if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+            raise TypeError(f"{who}: X_{name} must hold numbers, got dtype {X.dtype}")
+        if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+            raise ValueError(f"{who}: X_{name} contains NaN or infinite values; check the "
+                             f"images before training")
+    if X_val.shape[1] != X_train.shape[1] or Y_val.shape[1:] != Y_train.shape[1:]:
+        raise ValueError(f"{who}: validation arrays must match the training arrays' widths: "
+                         f"X_train {X_train.shape}, Y_train {Y_train.shape}, X_val "
+                         f"{X_val.shape}, Y_val {Y_val.shape}")
+
+
+def check_model(model: Any, n_features: int, who: str) -> None:
+    """A trainable model: float weights ``w`` that fit the images, a finite L2 strength."""
+    w = getattr(model, "w", None)
+    if w is None:
+        return  # a grader's model may keep its weights elsewhere; its steps handle them
+    if not isinstance(w, np.ndarray) or not np.issubdtype(w.dtype, np.floating):
+        kind = w.dtype if isinstance(w, np.ndarray) else type(w).__name__
+        raise TypeError(f"{who}: model.w must be a float NumPy array, got {kind}; integer "
+                        f"weights would be truncated by every step (use np.zeros(shape))")
+    if w.ndim == 2 and w.shape[0] != n_features:
+        raise ValueError(f"{who}: model.w has shape {w.shape} but the images have "
+                         f"{n_features} columns; expected ({n_features}, K)")
+    lam = getattr(model, "l2_reg_lambda", 0.0)
+    if isinstance(lam, bool) or not isinstance(lam, Real) or not (np.isfinite(lam) and lam >= 0):
+        raise ValueError(f"{who}: model.l2_reg_lambda must be a finite number >= 0, got {lam!r}")
+
+
+class EarlyStopping:
+    """One model's validation bookkeeping: the best loss, its weights, and patience.
+
+    ``update`` is called at every validation check; ``stop_epoch`` is set (0-based)
+    once ``patience`` checks in a row have not improved on the best loss (a tie is
+    no improvement), when ``enabled``. The best weights are kept either way: they
+    are what ``TrainingDiverged`` restores.
+    """
+
+    def __init__(self, patience: int, enabled: bool) -> None:
+        self.patience, self.enabled = patience, enabled
+        self.best_val_loss = float("inf")
+        self.best_step: int | None = None
+        self.best_w: np.ndarray | None = None
+        self.stop_epoch: int | None = None
+        self.checks_without_improvement = 0
+
+    def update(self, step: int, epoch: int, val_loss: float, w: np.ndarray | None) -> None:
+        if val_loss < self.best_val_loss:
+            self.best_val_loss, self.best_step = float(val_loss), step
+            self.checks_without_improvement = 0
+            if w is not None:
+                self.best_w = np.array(w, copy=True)
+        else:
+            self.checks_without_improvement += 1
+        if self.enabled and self.checks_without_improvement >= self.patience:
+            self.stop_epoch = epoch
 
 
 class BaseTrainer:
@@ -41,8 +136,8 @@ class BaseTrainer:
 
     Args (the course's, in its order):
         model: the model to train, changed in place.
-        learning_rate: step size of w <- w - learning_rate * grad.
-        batch_size: examples per step; the short last batch is dropped.
+        learning_rate: step size of w <- w - learning_rate * grad (finite, > 0).
+        batch_size: examples per step (1 to N_train); the short last batch is dropped.
         shuffle_dataset: a fresh permutation of the training set every epoch.
         X_train, Y_train, X_val, Y_val: (N, 785) preprocessed images, targets.
     Keyword-only extensions:
@@ -53,13 +148,14 @@ class BaseTrainer:
         dtype: the float dtype of the weights while training (e.g. np.float32,
             much faster); ``train`` casts ``model.w`` to it and back to its own
             dtype at the end. None leaves the weights alone. The data arrays are
-            never copied here.
+            never written to.
         progress: show a progress bar over epochs (tqdm).
 
-    After ``train``: ``early_stop_epoch`` (0-based epoch in which training
-    stopped early, None if the epoch budget ran out), ``best_step`` and
-    ``best_val_loss`` (the restored weights' step and loss), ``epochs_run``
-    and ``global_step`` (steps taken).
+    Every argument is checked here, before anything changes; ``train`` checks
+    ``num_epochs``. After ``train``: ``early_stop_epoch`` (0-based epoch in which
+    training stopped early, None if the epoch budget ran out), ``best_step`` and
+    ``best_val_loss`` (the best check's step and loss), ``epochs_run`` and
+    ``global_step`` (steps taken).
     """
 
     def __init__(
@@ -79,31 +175,43 @@ class BaseTrainer:
         dtype: Any = None,
         progress: bool = False,
     ) -> None:
-        for name, X, Y in (("train", X_train, Y_train), ("val", X_val, Y_val)):
-            if X.ndim != 2 or len(X) != len(Y):
-                raise ValueError(f"{type(self).__name__}: X_{name} must be (N, D) with one target "
-                                 f"row per image, got X_{name} {X.shape} and Y_{name} {Y.shape}")
-        if len(X_train) < batch_size:
-            raise ValueError(f"{type(self).__name__}: batch_size {batch_size} is larger than the "
+        who = type(self).__name__
+        self.learning_rate = _check_learning_rate(learning_rate, who)
+        self.batch_size = check_count(batch_size, "batch_size", who, 1)
+        if not isinstance(shuffle_dataset, (bool, np.bool_)):
+            raise TypeError(f"{who}: shuffle_dataset must be True or False, got "
+                            f"{shuffle_dataset!r}")
+        _check_data(X_train, Y_train, X_val, Y_val, who)
+        if len(X_train) < self.batch_size:
+            raise ValueError(f"{who}: batch_size {batch_size} is larger than the "
                              f"training set ({len(X_train)} examples)")
-        if patience < 1:
-            raise ValueError(f"{type(self).__name__}: patience must be >= 1, got {patience}")
+        self.patience = check_count(patience, "patience", who, 1)
+        if seed is not None:
+            check_count(seed, "seed", who, 0)
+        if dtype is not None and not np.issubdtype(np.dtype(dtype), np.floating):
+            raise TypeError(f"{who}: dtype must be a float dtype such as np.float32, got "
+                            f"{np.dtype(dtype)}")
         self.dtype = np.dtype(dtype) if dtype is not None else None
+        for m in self._models(model):
+            check_model(m, X_train.shape[1], who)
         self.model = model
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.shuffle_dataset = shuffle_dataset
+        self.shuffle_dataset = bool(shuffle_dataset)
         self.X_train, self.Y_train = X_train, Y_train
         self.X_val, self.Y_val = X_val, Y_val
         self.seed = seed
-        self.early_stopping = early_stopping
-        self.patience = patience
+        self.early_stopping = bool(early_stopping)
         self.progress = progress
         self.early_stop_epoch: int | None = None
         self.best_step: int | None = None
         self.best_val_loss = float("inf")
         self.epochs_run = 0
         self.global_step = 0
+        self._training = False
+
+    @staticmethod
+    def _models(model: Any) -> list[Any]:
+        """The models this trainer trains (one here; a sweep trains several)."""
+        return [model]
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
         """One gradient step on a batch; returns the batch loss."""
@@ -114,7 +222,7 @@ class BaseTrainer:
         raise NotImplementedError("subclasses implement validation_step() -> "
                                   "(val_loss, train_accuracy, val_accuracy)")
 
-    def _batches(self, rng: np.random.Generator):
+    def _batches(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One epoch of ``(X_batch, Y_batch)`` for ``train_step``."""
         return utils.batch_loader(self.X_train, self.Y_train, self.batch_size,
                                   shuffle=self.shuffle_dataset, rng=rng)
@@ -125,27 +233,78 @@ class BaseTrainer:
         Returns:
             train_history: {"loss": {step: batch loss}, "accuracy": {step: train accuracy}},
             val_history: {"loss": {step: val loss}, "accuracy": {step: val accuracy}}.
+        Raises:
+            TrainingDiverged: a loss or the weights became NaN or infinite; the model holds
+                the weights of the best validation check so far (the starting weights if
+                there was none).
+            RuntimeError: ``train`` is already running on this trainer.
         """
-        train_history: History = {"loss": {}, "accuracy": {}}
-        val_history: History = {"loss": {}, "accuracy": {}}
-        self.early_stop_epoch, self.best_step, self.best_val_loss = None, None, float("inf")
+        num_epochs = check_count(num_epochs, "num_epochs", type(self).__name__, 0)
+        if self._training:
+            raise RuntimeError(f"{type(self).__name__}.train is already running on this "
+                               f"trainer; create a second trainer instead of re-entering")
+        models = self._models(self.model)
+        for m in models:
+            check_model(m, self.X_train.shape[1], type(self).__name__)
+        self._training = True
         self.global_step = self.epochs_run = 0
-        self._best_w, self._checks_without_improvement = None, 0
-        original_dtype = getattr(getattr(self.model, "w", None), "dtype", None)
-        recast = self.dtype is not None and original_dtype is not None
-        if recast:
-            self.model.w = self.model.w.astype(self.dtype)
+        self._stoppers = [EarlyStopping(self.patience, self.early_stopping) for _ in models]
+        self._histories = [({"loss": {}, "accuracy": {}}, {"loss": {}, "accuracy": {}})
+                           for _ in models]
+        original = [getattr(getattr(m, "w", None), "dtype", None) for m in models]
+        self._start_w = [np.array(m.w, copy=True) if o is not None else None
+                         for m, o in zip(models, original, strict=True)]
         try:
-            self._run_epochs(num_epochs, train_history, val_history)
-            if self._best_w is not None:
-                self.model.w = self._best_w
+            if self.dtype is not None:
+                for m, o in zip(models, original, strict=True):
+                    if o is not None:
+                        m.w = m.w.astype(self.dtype)
+            self._begin()
+            try:
+                self._run_epochs(num_epochs)
+            except TrainingDiverged:
+                self._restore(models, diverged=True)
+                raise
+            self._restore(models, diverged=False)
         finally:  # even when interrupted, the weights go back to their own dtype
-            self._best_w = None
-            if recast:
-                self.model.w = self.model.w.astype(original_dtype)
-        return train_history, val_history
+            for m, o in zip(models, original, strict=True):
+                if o is not None and m.w.dtype != o:
+                    m.w = m.w.astype(o)
+            self._start_w = None
+            self._end()
+            self._training = False
+        self._publish()
+        return self._results()
 
-    def _run_epochs(self, num_epochs: int, train_history: History, val_history: History) -> None:
+    def _begin(self) -> None:
+        """Set-up before the first epoch (working copies)."""
+
+    def _end(self) -> None:
+        """Clean-up after the last epoch, also after an error."""
+
+    def _restore(self, models: list[Any], diverged: bool) -> None:
+        """Put the best weights back (early stopping), or the last finite ones (divergence)."""
+        for m, stopper, start in zip(models, self._stoppers, self._start_w, strict=True):
+            if start is None:
+                continue
+            if diverged or (stopper.enabled and stopper.best_w is not None):
+                best = stopper.best_w if stopper.best_w is not None else start
+                m.w = best.astype(m.w.dtype, copy=False)
+            stopper.best_w = None
+
+    def _publish(self) -> None:
+        """Expose the one model's bookkeeping as the course's attributes."""
+        stopper = self._stoppers[0]
+        self.early_stop_epoch = stopper.stop_epoch
+        self.best_step, self.best_val_loss = stopper.best_step, stopper.best_val_loss
+
+    def _results(self) -> Any:
+        return self._histories[0]
+
+    def _active(self) -> list[bool]:
+        return [s.stop_epoch is None for s in self._stoppers]
+
+    def _run_epochs(self, num_epochs: int) -> None:
         num_steps_per_val = max(1, (self.X_train.shape[0] // self.batch_size) // 5)
         rng = np.random.default_rng(self.seed)
         epochs = range(num_epochs)
@@ -155,44 +314,66 @@ class BaseTrainer:
         for epoch in epochs:
             self.epochs_run = epoch + 1
             for X_batch, Y_batch in self._batches(rng):
-                train_history["loss"][self.global_step] = float(self.train_step(X_batch, Y_batch))
+                self._record_losses(self.train_step(X_batch, Y_batch))
                 if self.global_step % num_steps_per_val == 0:
-                    self._record_check(epoch, self.validation_step(), train_history, val_history)
+                    self._record_check(epoch, self.validation_step())
                 self.global_step += 1
-                if self.early_stop_epoch is not None:
+                if not any(self._active()):
                     return
 
-    def _record_check(self, epoch: int, results: tuple[float, float, float],
-                      train_history: History, val_history: History) -> None:
-        """Store one validation check; keep the best weights; decide on early stopping."""
-        val_loss, accuracy_train, accuracy_val = results
-        step = self.global_step
-        train_history["accuracy"][step] = float(accuracy_train)
-        val_history["loss"][step] = float(val_loss)
-        val_history["accuracy"][step] = float(accuracy_val)
-        if val_loss < self.best_val_loss:
-            self.best_val_loss, self.best_step = float(val_loss), step
-            self._checks_without_improvement = 0
-            if self.early_stopping and hasattr(self.model, "w"):
-                self._best_w = np.array(self.model.w, copy=True)
-        else:
-            self._checks_without_improvement += 1
-        if self.early_stopping and self._checks_without_improvement >= self.patience:
-            self.early_stop_epoch = epoch
+    def _diverged(self, what: str, index: int = 0) -> TrainingDiverged:
+        who = f"model {index} " if len(self._stoppers) > 1 else ""
+        restored = ("the weights of the best validation check (step "
+                    f"{self._stoppers[index].best_step})" if self._stoppers[index].best_w
+                    is not None else "the starting weights")
+        return TrainingDiverged(
+            f"{type(self).__name__}: training diverged at step {self.global_step}: {who}{what} "
+            f"is not finite with learning_rate={self.learning_rate:g}. Try a smaller learning "
+            f"rate (e.g. {self.learning_rate / 10:g}) and check the inputs for NaN. The model "
+            f"holds {restored}.")
+
+    def _record_losses(self, losses: Any) -> None:
+        for index, ((train_history, _), loss, active) in enumerate(
+                zip(self._histories, np.atleast_1d(losses), self._active(), strict=True)):
+            if not active:
+                continue
+            if not np.isfinite(loss):
+                raise self._diverged("the batch loss", index)
+            train_history["loss"][self.global_step] = float(loss)
+
+    def _record_check(self, epoch: int, results: tuple[Any, Any, Any]) -> None:
+        """Store one validation check per model; keep the best weights; decide on stopping."""
+        models = self._models(self.model)
+        for index, (val_loss, accuracy_train, accuracy_val) in enumerate(zip(
+                *(np.atleast_1d(r) for r in results), strict=True)):
+            stopper = self._stoppers[index]
+            if stopper.stop_epoch is not None:
+                continue
+            w = getattr(models[index], "w", None)
+            if not np.isfinite(val_loss):
+                raise self._diverged("the validation loss", index)
+            if w is not None and not np.isfinite(w).all():
+                raise self._diverged("a weight", index)
+            train_history, val_history = self._histories[index]
+            train_history["accuracy"][self.global_step] = float(accuracy_train)
+            val_history["loss"][self.global_step] = float(val_loss)
+            val_history["accuracy"][self.global_step] = float(accuracy_val)
+            stopper.update(self.global_step, epoch, val_loss, w)
 
 
-class _ModelTrainer(BaseTrainer):
-    """The steps shared by both models; ``maths`` is the module holding the model's maths.
+class ModelTrainer(BaseTrainer):
+    """The steps shared by the course's two trainers; ``maths`` holds the model's maths.
 
-    Organised for speed without changing the maths (see README, Performance):
-    the training images are copied once into the training dtype (float32 by default),
-    so batches are gathered from half the bytes and never converted one by one; the
-    validation checks, five passes over 30,000 images per epoch and most of the work,
-    use one feature-major copy of the training and validation images (785, N_train +
-    N_val): each check is a single product ``w^T X^T`` for both sets, and the loss and
-    both accuracies come from those logits (no softmax is needed for an argmax).
-    The copies are built on first use and handed back to a pool when ``train`` returns,
-    so the next trainer of the same shapes reuses their memory (see ``utils.ArrayPool``).
+    Subclasses (``task2.LogisticTrainer``, ``task3.SoftmaxTrainer``) set ``maths`` and
+    ``check_targets``. Organised for speed without changing the maths (see README,
+    Performance): the training images are copied once into the training dtype (float32
+    by default), so batches are gathered from half the bytes and never converted one by
+    one; the validation checks, five passes over 30,000 images per epoch and most of the
+    work, use one feature-major copy of the training and validation images (785, N_train +
+    N_val): each check is a single product ``w^T X^T`` for both sets, and the loss and both
+    accuracies come from those logits (no softmax is needed for an argmax). The loss is
+    reduced in float64. A model without ``logits_from_transposed`` (a grader's own) is
+    validated through its ``forward`` instead.
     """
 
     maths: Any = None
@@ -200,77 +381,106 @@ class _ModelTrainer(BaseTrainer):
     def __init__(self, *args: Any, dtype: Any = np.float32, **kwargs: Any) -> None:
         super().__init__(*args, dtype=dtype, **kwargs)
         self._float = self.dtype if self.dtype is not None else np.dtype(np.float64)
+        for name, Y in (("Y_train", self.Y_train), ("Y_val", self.Y_val)):
+            self.check_targets(Y, name)
         self._labels_train = self._accuracy_targets(self.Y_train)
         self._labels_val = self._accuracy_targets(self.Y_val)
-        self._release()
-
-    def _release(self) -> None:
-        """Hand the working copies back to the pool (the next trainer reuses the memory)."""
-        held = getattr(self, "_train_copy", None) or ()
-        _POOL.give(*held, getattr(self, "_stacked", None))
         self._train_copy: tuple[np.ndarray, np.ndarray] | None = None
         self._stacked: np.ndarray | None = None
+
+    def check_targets(self, Y: np.ndarray, name: str) -> None:
+        """Raise ValueError naming ``name`` unless Y suits the model (subclasses)."""
 
     @staticmethod
     def _accuracy_targets(Y: np.ndarray) -> np.ndarray:
         return Y
 
-    def _batches(self, rng: np.random.Generator):
+    def _end(self) -> None:
+        """Hand the working copies back: the pool keeps those no user code can still see."""
+        held = [*(self._train_copy or ()), self._stacked]
+        self._train_copy = self._stacked = None
+        POOL.give_unshared(held)
+
+    def _batches(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self._train_copy is None:
             self._train_copy = (self._pooled_copy(self.X_train), self._pooled_copy(self.Y_train))
         X, Y = self._train_copy
         return utils.batch_loader(X, Y, self.batch_size, shuffle=self.shuffle_dataset, rng=rng)
 
     def _pooled_copy(self, array: np.ndarray) -> np.ndarray:
-        copy = _POOL.take(array.shape, self._float)
-        np.copyto(copy, array, casting="same_kind")
+        copy = POOL.take(array.shape, self._float)
+        np.copyto(copy, array, casting="unsafe")
         return copy
 
-    def train(self, num_epochs: int) -> tuple[History, History]:
-        try:
-            return super().train(num_epochs)
-        finally:
-            self._release()
-
-    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
-        outputs = self.model.forward(X_batch)
-        self.model.backward(X_batch, outputs, Y_batch)
-        self.model.w -= self.learning_rate * self.model.grad
-        return self.maths.cross_entropy_loss(Y_batch, outputs)
-
-    def validation_step(self) -> tuple[float, float, float]:
+    def _stacked_images(self) -> np.ndarray:
+        """(785, N_train + N_val) feature-major copy of both image sets, built once."""
         if self._stacked is None:
             # from the float32 training copy when there is one: half the bytes to read
             X_train = self._train_copy[0] if self._train_copy is not None else self.X_train
             shape = (X_train.shape[1], len(X_train) + len(self.X_val))
             self._stacked = utils.stack_transposed([X_train, self.X_val], dtype=self._float,
-                                                   out=_POOL.take(shape, self._float))
-        logits = self.model.logits_from_transposed(self._stacked).T  # (N_train + N_val, K) view
+                                                   out=POOL.take(shape, self._float))
+        return self._stacked
+
+    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
+        outputs = self.model.forward(X_batch)
+        self.model.backward(X_batch, outputs, Y_batch)
+        self.model.w -= self.learning_rate * self.model.grad
+        return self.batch_loss(Y_batch, outputs)
+
+    def batch_loss(self, Y_batch: np.ndarray, outputs: np.ndarray) -> float:
+        """The mean loss of one batch (targets were checked once, in the constructor)."""
+        raise NotImplementedError
+
+    def validation_step(self) -> tuple[float, float, float]:
+        if not hasattr(self.model, "logits_from_transposed"):
+            return self._validation_from_forward()
+        logits = self.model.logits_from_transposed(self._stacked_images()).T  # (N, K) view
         n_train = self.X_train.shape[0]
         logits_train, logits_val = logits[:n_train], logits[n_train:]
-        val_loss = self.maths.cross_entropy_loss_from_logits(self.Y_val, logits_val)
-        accuracy_val = self.maths.accuracy_from_logits(self._labels_val, logits_val)
-        accuracy_train = self.maths.accuracy_from_logits(self._labels_train, logits_train)
+        val_loss = self.maths.loss_from_logits_unchecked(self.Y_val, logits_val)
+        accuracy_val = self.maths.accuracy_unchecked(self._labels_val, logits_val)
+        accuracy_train = self.maths.accuracy_unchecked(self._labels_train, logits_train)
         return val_loss, accuracy_train, accuracy_val
 
-
-class LogisticTrainer(_ModelTrainer):
-    """Task 2: a ``task2a.BinaryModel`` with (N, 1) targets in {0, 1}.
-
-    Trains in float32 by default (``dtype=np.float64`` for the course's exact setting).
-    """
-
-    maths = task2a
-
-
-class SoftmaxTrainer(_ModelTrainer):
-    """Tasks 3-4: a ``task3a.SoftmaxModel`` with (N, 10) one-hot targets.
-
-    Trains in float32 by default (``dtype=np.float64`` for the course's exact setting).
-    """
-
-    maths = task3a
+    def _validation_from_forward(self) -> tuple[float, float, float]:
+        outputs_val = self.model.forward(self.X_val)
+        val_loss = self.batch_loss(self.Y_val, outputs_val)
+        accuracy_val = self.calculate_accuracy(self.X_val, self.Y_val, self.model)
+        accuracy_train = self.calculate_accuracy(self.X_train, self.Y_train, self.model)
+        return val_loss, accuracy_train, accuracy_val
 
     @staticmethod
-    def _accuracy_targets(Y: np.ndarray) -> np.ndarray:
-        return Y.argmax(axis=1).reshape(-1, 1)  # class labels, computed once instead of per check
+    def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: Any) -> float:
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, float]:
+        """Loss and accuracy of the model's current weights on the whole sets (float64)."""
+        return evaluate(self.model, self.X_train, self.Y_train, self.X_val, self.Y_val,
+                        self.batch_loss, self.calculate_accuracy)
+
+
+def evaluate(model: Any, X_train: np.ndarray, Y_train: np.ndarray, X_val: np.ndarray,
+             Y_val: np.ndarray, loss: Any, accuracy: Any) -> dict[str, float]:
+    """{"train_loss", "val_loss", "train_accuracy", "val_accuracy"} of ``model`` as it is.
+
+    ``loss(targets, outputs)`` and ``accuracy(X, targets, model)`` are the task's own.
+    """
+    return {"train_loss": loss(Y_train, model.forward(X_train)),
+            "val_loss": loss(Y_val, model.forward(X_val)),
+            "train_accuracy": accuracy(X_train, Y_train, model),
+            "val_accuracy": accuracy(X_val, Y_val, model)}
+
+
+_MOVED = {"LogisticTrainer": "task2", "SoftmaxTrainer": "task3",
+          "SoftmaxSweepTrainer": "task3"}
+
+
+def __getattr__(name: str) -> Any:
+    """The trainers' old home: ``trainer.LogisticTrainer`` still works, imported lazily
+    from the course's ``task2`` / ``task3`` (no import cycle: those import this module)."""
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'trainer' has no attribute {name!r}")

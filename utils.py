@@ -14,6 +14,7 @@ Targets are integer column vectors of shape (N, 1).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import matplotlib.pyplot as plt
@@ -97,10 +98,15 @@ class ArrayPool:
     """Keeps large working arrays after use, to hand them out again instead of new ones.
 
     Memory that a process gives back and asks for again must be mapped in anew, page by
-    page; on a virtual machine that can cost milliseconds per megabyte (2-3 ms/MB measured
-    on this project's machine). A trainer takes its float32 working copies from a pool and
-    gives them back when it is done, so the next trainer with the same shapes (a report
-    trains eight models; a student reruns cells) reuses the same memory.
+    page; on a virtual machine that costs milliseconds per megabyte. A trainer takes its
+    float32 working copies from a pool and gives them back when it is done, so the next
+    trainer with the same shapes (a report trains several models; a student reruns cells)
+    reuses the same memory.
+
+    Safety: an array is kept only when nothing else refers to it. Every NumPy view holds a
+    reference to the array that owns its memory, so a batch a model kept (``self.last_X =
+    X``), a slice, or a buffer export all make the array ineligible: memory any user code
+    can still see is never handed out again.
     """
 
     def __init__(self, max_bytes: int = 512 * 2**20) -> None:
@@ -113,14 +119,27 @@ class ArrayPool:
         array = self._free.pop(key, None)
         return array if array is not None else np.empty(shape, dtype=dtype)
 
-    def give(self, *arrays: np.ndarray | None) -> None:
-        """Keep these arrays for later ``take`` calls (oldest dropped beyond ``max_bytes``)."""
-        for array in arrays:
+    def give_unshared(self, arrays: list[np.ndarray | None]) -> int:
+        """Keep those of ``arrays`` that nothing else refers to; empties the list.
+
+        The caller must drop its own other references first (the list is the last one).
+        Returns how many arrays were kept.
+        """
+        kept = 0
+        while arrays:
+            array = arrays.pop()
             if array is None or array.base is not None or not array.flags.c_contiguous:
                 continue
+            # two references: the name `array` and getrefcount's own argument; any more
+            # means a view, a buffer or another name still sees this memory
+            if sys.getrefcount(array) > 2:
+                continue
             self._free[(array.shape, array.dtype.str)] = array
+            kept += 1
+            del array
         while sum(a.nbytes for a in self._free.values()) > self.max_bytes:
             self._free.pop(next(iter(self._free)))
+        return kept
 
     def clear(self) -> None:
         self._free.clear()
@@ -206,13 +225,19 @@ def plot_loss(
     npoints_to_average: int = 1,
     plot_variance: bool = True,
     ax=None,
+    band: str = "std",
 ) -> None:
     """Plot a ``{step: value}`` history on ``ax`` (default: the current axes).
 
     With ``npoints_to_average > 1`` and ``plot_variance``, the curve is the mean
     over consecutive windows of that many points, drawn at each window's middle
-    step, with a band of +-1 standard deviation.
+    step, with a band: ``band="std"`` (the course's) spans +-1 standard deviation;
+    ``band="quantile"`` spans the middle 68% of the window's values (16th to 84th
+    percentile, +-1 std for normally distributed values), which never leaves the
+    range of the values themselves (a loss band never dips below 0).
     """
+    if band not in ("std", "quantile"):
+        raise ValueError(f"plot_loss: band must be 'std' or 'quantile', got {band!r}")
     if not isinstance(loss_dict, dict):
         raise TypeError(f"plot_loss: expected a {{step: value}} dict, "
                         f"got {type(loss_dict).__name__}")
@@ -228,29 +253,44 @@ def plot_loss(
         return
     num_windows = len(values) // n
     windows = values[:num_windows * n].reshape(num_windows, n)
-    mean, std = windows.mean(axis=1), windows.std(axis=1)
+    mean = windows.mean(axis=1)
+    if band == "std":
+        std = windows.std(axis=1)
+        low, high, what = mean - std, mean + std, "±1 std"
+    else:
+        low, high = np.percentile(windows, [16, 84], axis=1)
+        what = "middle 68%"
     mid_steps = steps[np.arange(num_windows) * n + n // 2]
     prefix = f"{label} " if label else ""
     ax.plot(mid_steps, mean, label=f"{prefix}(mean over {n} steps)")
-    ax.fill_between(mid_steps, mean - std, mean + std, alpha=0.2,
-                    label=f"{prefix}(±1 std over {n} steps)")
+    ax.fill_between(mid_steps, low, high, alpha=0.2, label=f"{prefix}({what} over {n} steps)")
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts C[t, p] of examples with true class t predicted as p.
 
     Args:
-        labels, predictions: (N,) integer classes in [0, num_classes).
+        labels, predictions: (N,) integer classes in [0, num_classes), any integer dtype.
+        num_classes: K >= 1.
     Returns:
         (num_classes, num_classes) int64; rows are true classes and sum to their counts.
     """
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+            or num_classes < 1:
+        raise TypeError(f"confusion_matrix: num_classes must be a positive integer, got "
+                        f"{num_classes!r}")
     labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()
     if labels.shape != predictions.shape:
         raise ValueError(f"confusion_matrix: {labels.size} labels but {predictions.size} "
                          f"predictions")
     for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.size and not np.issubdtype(values.dtype, np.integer):
+            raise TypeError(f"confusion_matrix: {name} must be integer classes, got dtype "
+                            f"{values.dtype}")
         if values.size and (values.min() < 0 or values.max() >= num_classes):
             raise ValueError(f"confusion_matrix: {name} must lie in [0, {num_classes}), got "
                              f"values in [{values.min()}, {values.max()}]")
-    counts = np.bincount(labels * num_classes + predictions, minlength=num_classes ** 2)
-    return counts.reshape(num_classes, num_classes)
+    # in intp: uint8 labels * 17 classes would wrap around in the labels' own dtype
+    flat = labels.astype(np.intp) * num_classes + predictions.astype(np.intp)
+    counts = np.bincount(flat, minlength=num_classes ** 2)
+    return counts.reshape(num_classes, num_classes).astype(np.int64, copy=False)

@@ -36,9 +36,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import plain  # noqa: E402
 
+import task2  # noqa: E402
 import task2a  # noqa: E402
+import task3  # noqa: E402
 import task3a  # noqa: E402
-import trainer  # noqa: E402
 import utils  # noqa: E402
 
 LEARNING_RATE, BATCH_SIZE = 0.01, 128
@@ -59,7 +60,7 @@ def run_project(data, epochs):
     X_tr, X_v = task2a.pre_process_images(X_train), task2a.pre_process_images(X_val)
     Y_tr, Y_v = task3a.one_hot_encode(Y_train, 10), task3a.one_hot_encode(Y_val, 10)
     model = task3a.SoftmaxModel(l2_reg_lambda=0.0)
-    t = trainer.SoftmaxTrainer(model, LEARNING_RATE, BATCH_SIZE, True, X_tr, Y_tr, X_v, Y_v)
+    t = task3.SoftmaxTrainer(model, LEARNING_RATE, BATCH_SIZE, True, X_tr, Y_tr, X_v, Y_v)
     _, val_history = t.train(epochs)
     elapsed = time.perf_counter() - start
     return elapsed, list(val_history["accuracy"].values())[-1]
@@ -81,7 +82,7 @@ def binary_early_stop_epochs():
     X_train, X_val = task2a.pre_process_images(X_train), task2a.pre_process_images(X_val)
     epochs = {}
     for dtype in (np.float32, np.float64):
-        t = trainer.LogisticTrainer(task2a.BinaryModel(), 0.05, 128, False, X_train, Y_train,
+        t = task2.LogisticTrainer(task2a.BinaryModel(), 0.05, 128, False, X_train, Y_train,
                                     X_val, Y_val, dtype=dtype)
         t.train(500)
         epochs[np.dtype(dtype).name] = t.early_stop_epoch

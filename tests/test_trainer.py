@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import task2
 import task2a
+import task3
 import task3a
 import trainer
 import utils
@@ -123,7 +125,7 @@ def run_logistic(seed, shuffle=True, dtype=np.float32, epochs=5):
     rng = np.random.default_rng(42)
     X, Y = separable(rng)
     model = task2a.BinaryModel()
-    t = trainer.LogisticTrainer(model, 0.5, 32, shuffle, X[:768], Y[:768], X[768:], Y[768:],
+    t = task2.LogisticTrainer(model, 0.5, 32, shuffle, X[:768], Y[:768], X[768:], Y[768:],
                                 seed=seed, dtype=dtype)
     return t, model, t.train(epochs)
 
@@ -141,10 +143,10 @@ def test_logistic_learns_a_separable_problem():
     rng = np.random.default_rng(7)
     X, Y = separable(rng, n=2048)
     model = task2a.BinaryModel()
-    t = trainer.LogisticTrainer(model, 0.5, 32, True, X[:1536], Y[:1536], X[1536:], Y[1536:],
+    t = task2.LogisticTrainer(model, 0.5, 32, True, X[:1536], Y[:1536], X[1536:], Y[1536:],
                                 early_stopping=False)
     _, val_history = t.train(30)
-    assert task2a.calculate_accuracy(X[:1536], Y[:1536], model) >= 0.99
+    assert task2.calculate_accuracy(X[:1536], Y[:1536], model) >= 0.99
     assert list(val_history["accuracy"].values())[-1] >= 0.95
     assert model.w.dtype == np.float64  # trained in float32, handed back in float64
 
@@ -155,10 +157,10 @@ def test_softmax_learns_a_separable_problem():
     Y10 = np.zeros((len(Y), 10))
     Y10[:, :4] = Y
     model = task3a.SoftmaxModel(0.0)
-    t = trainer.SoftmaxTrainer(model, 2.0, 64, True, X[:2560], Y10[:2560], X[2560:], Y10[2560:],
+    t = task3.SoftmaxTrainer(model, 2.0, 64, True, X[:2560], Y10[:2560], X[2560:], Y10[2560:],
                                early_stopping=False)
     train_history, _ = t.train(60)
-    assert task3a.calculate_accuracy(X[:2560], Y10[:2560], model) >= 0.97
+    assert task3.calculate_accuracy(X[:2560], Y10[:2560], model) >= 0.97
     assert list(train_history["accuracy"].values())[-1] >= 0.97
 
 
@@ -192,10 +194,10 @@ def test_task2_early_stopping_on_real_data(binary_data):
     for shuffle in (False, True):
         for dtype in (np.float32, np.float64):
             model = task2a.BinaryModel()
-            t = trainer.LogisticTrainer(model, 0.05, 128, shuffle, *binary_data, dtype=dtype)
+            t = task2.LogisticTrainer(model, 0.05, 128, shuffle, *binary_data, dtype=dtype)
             t.train(500)
             results[shuffle, np.dtype(dtype).name] = (
-                t.early_stop_epoch, task2a.calculate_accuracy(X_val, Y_val, model))
+                t.early_stop_epoch, task2.calculate_accuracy(X_val, Y_val, model))
     print("task 2 (early_stop_epoch, val accuracy):", results)
     for epoch, accuracy in results.values():
         assert epoch is not None and 5 <= epoch < 100, "stops early, well inside 500 epochs"
@@ -210,9 +212,9 @@ def test_task3_softmax_short_run_on_real_data():
     X_train, X_val = task2a.pre_process_images(X_train), task2a.pre_process_images(X_val)
     Y_train, Y_val = task3a.one_hot_encode(Y_train, 10), task3a.one_hot_encode(Y_val, 10)
     model = task3a.SoftmaxModel(0.0)
-    t = trainer.SoftmaxTrainer(model, 0.01, 128, True, X_train, Y_train, X_val, Y_val)
+    t = task3.SoftmaxTrainer(model, 0.01, 128, True, X_train, Y_train, X_val, Y_val)
     _train_history, val_history = t.train(5)
-    accuracy = task3a.calculate_accuracy(X_val, Y_val, model)
+    accuracy = task3.calculate_accuracy(X_val, Y_val, model)
     print(f"softmax after 5 epochs: val accuracy {accuracy:.4f}")
     assert 0.88 <= accuracy <= 0.93
     assert list(val_history["loss"].values())[-1] < next(iter(val_history["loss"].values()))
@@ -224,18 +226,18 @@ def test_fast_validation_step_matches_the_course_definitions(kind):
     rng = np.random.default_rng(11)
     if kind == "binary":
         X, Y = separable(rng, n=1200)
-        model, maths, cls = task2a.BinaryModel(), task2a, trainer.LogisticTrainer
+        model, task, cls = task2a.BinaryModel(), task2, task2.LogisticTrainer
     else:
         X, Y = separable(rng, n=1200, k=10)
-        model, maths, cls = task3a.SoftmaxModel(0.0), task3a, trainer.SoftmaxTrainer
+        model, task, cls = task3a.SoftmaxModel(0.0), task3, task3.SoftmaxTrainer
     t = cls(model, 0.1, 50, True, X[:1000], Y[:1000], X[1000:], Y[1000:], early_stopping=False)
     t.train(1)
     model.w = model.w.astype(np.float32)  # as it is during training
     val_loss, acc_train, acc_val = t.validation_step()
-    assert val_loss == pytest.approx(maths.cross_entropy_loss(Y[1000:], model.forward(X[1000:])),
-                                     rel=1e-5)
-    assert acc_train == pytest.approx(maths.calculate_accuracy(X[:1000], Y[:1000], model))
-    assert acc_val == pytest.approx(maths.calculate_accuracy(X[1000:], Y[1000:], model))
+    expected = cls.maths.cross_entropy_loss(Y[1000:], model.forward(X[1000:]))
+    assert val_loss == pytest.approx(expected, rel=1e-5)
+    assert acc_train == pytest.approx(task.calculate_accuracy(X[:1000], Y[:1000], model))
+    assert acc_val == pytest.approx(task.calculate_accuracy(X[1000:], Y[1000:], model))
 
 
 def test_trainer_drops_its_copies_after_training():
@@ -252,7 +254,7 @@ def test_logits_from_transposed_equal_logits(model, rng):
 
 
 def test_interrupted_training_hands_back_float64_weights():
-    class Interrupted(trainer.LogisticTrainer):
+    class Interrupted(task2.LogisticTrainer):
         def train_step(self, X_batch, Y_batch):
             if self.global_step == 3:
                 raise KeyboardInterrupt
@@ -281,8 +283,8 @@ def test_a_graders_course_style_subclass_trains_and_stops_early():
         def validation_step(self):
             logits = self.model.forward(self.X_val)
             loss = task2a.cross_entropy_loss(self.Y_val, logits)
-            accuracy_train = task2a.calculate_accuracy(self.X_train, self.Y_train, self.model)
-            accuracy_val = task2a.calculate_accuracy(self.X_val, self.Y_val, self.model)
+            accuracy_train = task2.calculate_accuracy(self.X_train, self.Y_train, self.model)
+            accuracy_val = task2.calculate_accuracy(self.X_val, self.Y_val, self.model)
             return loss, accuracy_train, accuracy_val
 
     rng = np.random.default_rng(5)
@@ -298,4 +300,4 @@ def test_a_graders_course_style_subclass_trains_and_stops_early():
     assert val_history["loss"][t.best_step] == best_loss
     # the restored weights are the best ones: their validation loss is the best recorded
     assert task2a.cross_entropy_loss(Y[1000:], model.forward(X[1000:])) == pytest.approx(best_loss)
-    assert task2a.calculate_accuracy(X[1000:], Y[1000:], model) > 0.8
+    assert task2.calculate_accuracy(X[1000:], Y[1000:], model) > 0.8

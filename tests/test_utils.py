@@ -164,25 +164,61 @@ def test_stack_transposed():
         utils.stack_transposed([a, np.zeros((2, 4))])
 
 
+def _given_back(pool, shape, dtype, marker):
+    """Take an array, mark it, give it back with no other reference; return its address."""
+    arrays = [pool.take(shape, dtype)]
+    arrays[0][...] = marker
+    address = arrays[0].ctypes.data
+    assert pool.give_unshared(arrays) == 1 and arrays == []
+    return address
+
+
 def test_array_pool_reuses_by_shape_and_dtype():
     pool = utils.ArrayPool(max_bytes=10_000)
+    address = _given_back(pool, (10, 20), np.float32, 7)
     a = pool.take((10, 20), np.float32)
-    assert a.shape == (10, 20) and a.dtype == np.float32
-    pool.give(a)
-    assert pool.take((10, 20), np.float32) is a  # handed out again
-    assert pool.take((10, 20), np.float32) is not a  # and only once
-    pool.give(a)
-    assert pool.take((10, 20), np.float64) is not a  # another dtype: a new array
-    assert pool.take((20, 10), np.float32) is not a  # another shape: a new array
+    assert a.ctypes.data == address and np.all(a == 7)  # the same memory, handed out again
+    assert pool.take((10, 20), np.float32).ctypes.data != address  # and only once
+    _given_back(pool, (10, 20), np.float32, 7)
+    assert pool.take((10, 20), np.float64).shape == (10, 20)  # another dtype: a new array
+    assert pool.take((20, 10), np.float32).shape == (20, 10)  # another shape: a new array
 
 
-def test_array_pool_keeps_no_views_and_respects_its_cap():
+def test_array_pool_never_keeps_memory_that_someone_can_still_see():
+    pool = utils.ArrayPool(max_bytes=10_000)
+    array = pool.take((10, 10), np.float64)
+    kept_view = array[:5]  # e.g. a batch a model stored as self.last_X
+    arrays = [array]
+    del array
+    assert pool.give_unshared(arrays) == 0
+    assert pool.take((10, 10), np.float64).ctypes.data != kept_view.base.ctypes.data
+    other = np.empty((10, 10))
+    alias = other  # a second name
+    assert pool.give_unshared([other]) == 0 and alias is other
+    base = np.empty((10, 10))
+    assert pool.give_unshared([base[:5]]) == 0  # a view itself is never kept
+
+
+def test_array_pool_respects_its_cap():
     pool = utils.ArrayPool(max_bytes=1000)
-    base = np.empty((10, 10), np.float64)
-    pool.give(base[:5])  # a view: not kept
-    assert pool.take((5, 10), np.float64) is not base
-    big, small = np.empty(100, np.float64), np.empty(10, np.float64)  # 800 + 80 bytes
-    pool.give(big, small)
-    pool.give(np.empty(50, np.float64))  # 400 more: over the cap, the oldest goes
-    assert pool.take((100,), np.float64) is not big
-    assert pool.take((10,), np.float64) is small
+    _given_back(pool, (100,), np.float64, 1)  # 800 bytes
+    small = _given_back(pool, (10,), np.float64, 2)  # 80 bytes
+    _given_back(pool, (50,), np.float64, 3)  # 400 more: over the cap, the oldest goes
+    assert sorted(a.size for a in pool._free.values()) == [10, 50]
+    assert pool.take((10,), np.float64).ctypes.data == small
+
+
+def test_confusion_matrix_counts_small_integer_dtypes_in_the_right_cell():
+    labels = np.array([16, 0, 3], dtype=np.uint8)
+    predictions = np.array([15, 0, 4], dtype=np.uint8)
+    c = utils.confusion_matrix(labels, predictions, 17)  # 16 * 17 + 15 = 287 > 255
+    assert c[16, 15] == 1 and c[0, 0] == 1 and c[3, 4] == 1 and c.sum() == 3
+
+
+def test_confusion_matrix_rows_are_true_classes():
+    c = utils.confusion_matrix(np.array([0, 0, 1]), np.array([1, 1, 1]), 2)
+    assert c.tolist() == [[0, 2], [0, 1]]  # not symmetric: a transposed matrix fails
+    with pytest.raises(TypeError, match="labels must be integer"):
+        utils.confusion_matrix(np.array([0.5]), np.array([1]), 2)
+    with pytest.raises(TypeError, match="num_classes"):
+        utils.confusion_matrix(np.array([0]), np.array([1]), 2.0)

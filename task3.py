@@ -1,0 +1,383 @@
+"""Tasks 3-4: softmax regression for all ten digits, with L2 (the course's ``task3.py``).
+
+The maths is in ``task3a`` and the loop in ``trainer``; this file holds what the course
+puts here: ``calculate_accuracy`` (task 3c) and ``SoftmaxTrainer``, plus
+``SoftmaxSweepTrainer``, which trains several softmax models side by side on the same
+batches (task 3b's model and task 4's four in one pass), and the tasks' experiments and
+figures. The report notebook calls the same functions.
+
+Run it (from any folder) to train Tasks 3-4 as the course's script does::
+
+    python task3.py [--out FOLDER] [--epochs 50]
+
+It prints the final losses and accuracies and the weight norms, and saves the figures of
+tasks 3b, 3c, 4b, 4c and 4e (default folder: ``build/task3`` next to this file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import task3a
+import utils
+from task3a import SoftmaxModel, check_one_hot, one_hot_encode, pre_process_images
+from trainer import History, ModelTrainer, check_model, evaluate
+
+__all__ = ["BATCH_SIZE", "LAMBDAS", "LEARNING_RATE", "NUM_EPOCHS", "Run", "SoftmaxSweepTrainer",
+           "SoftmaxTrainer", "calculate_accuracy", "load_data", "main", "plot_accuracy",
+           "plot_loss", "plot_norms", "plot_val_accuracy_per_lambda", "plot_weights",
+           "train_sweep"]
+
+# The assignment's hyper-parameters (tasks 3b and 4).
+LEARNING_RATE = 0.01
+BATCH_SIZE = 128
+NUM_EPOCHS = 50
+SHUFFLE = True
+SEED = 0
+LAMBDAS = (2.0, 0.2, 0.02, 0.002)
+NUM_CLASSES = 10
+
+
+def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: SoftmaxModel) -> float:
+    """Multi-class accuracy: the fraction of rows whose argmax output is the target class.
+
+    Args:
+        X: (N, 785) preprocessed images; targets: (N, 10) one-hot.
+        model: anything with ``forward(X) -> (N, 10)``.
+    Returns:
+        accuracy in [0, 1].
+    """
+    return task3a.accuracy_from_logits(targets, model.forward(X))
+
+
+class SoftmaxTrainer(ModelTrainer):
+    """Tasks 3-4: a ``task3a.SoftmaxModel`` with (N, 10) one-hot targets.
+
+    Trains in float32 by default (``dtype=np.float64`` for the course's exact setting);
+    weights come back in their own dtype.
+    """
+
+    maths = task3a
+    calculate_accuracy = staticmethod(calculate_accuracy)
+
+    def check_targets(self, Y: np.ndarray, name: str) -> None:
+        who = type(self).__name__
+        if Y.ndim != 2 or Y.shape[1] < 2:
+            raise ValueError(f"{who}: {name} must be one-hot rows of shape (N, K), got "
+                             f"{Y.shape}; encode the labels with one_hot_encode(Y, 10)")
+        for m in self._models(self.model):
+            w = getattr(m, "w", None)
+            if w is not None and w.ndim == 2 and w.shape[1] != Y.shape[1]:
+                raise ValueError(f"{who}: {name} has {Y.shape[1]} classes but model.w has "
+                                 f"{w.shape[1]} columns")
+        check_one_hot(Y, f"{who} ({name})")
+
+    @staticmethod
+    def _accuracy_targets(Y: np.ndarray) -> np.ndarray:
+        return Y.argmax(axis=1).reshape(-1, 1)  # class labels, computed once instead of per check
+
+    def batch_loss(self, Y_batch: np.ndarray, outputs: np.ndarray) -> float:
+        return task3a.softmax_cross_entropy_unchecked(Y_batch, outputs)
+
+
+class SoftmaxSweepTrainer(SoftmaxTrainer):
+    """Several ``SoftmaxModel``s (e.g. one per L2 strength) trained side by side.
+
+    Args: the course trainer's, in its order, with a list of models in place of one:
+        models, learning_rate, batch_size, shuffle_dataset, X_train, Y_train, X_val, Y_val,
+        and the same keyword-only extensions (seed, early_stopping, patience, dtype, progress).
+
+    Each model trains exactly as ``SoftmaxTrainer`` would train it alone with the same seed:
+    the same batches in the same order, its own weights and its own ``l2_reg_lambda``. The
+    work is shared: one gather per batch, one product for all models' logits and one for all
+    their gradients; a validation check is one product for all models over the stacked
+    training and validation images. Early stopping works per model: a model that stops is
+    frozen and gets its best weights back, the others go on; training ends when all stop.
+
+    ``train(num_epochs)`` returns one ``(train_history, val_history)`` per model, in order,
+    and updates each model's ``w`` in place. ``early_stop_epoch``, ``best_step`` and
+    ``best_val_loss`` are lists with one entry per model.
+    """
+
+    def __init__(self, models: list[SoftmaxModel], *args: Any, **kwargs: Any) -> None:
+        if isinstance(models, SoftmaxModel) or not isinstance(models, (list, tuple)) \
+                or not models:
+            raise TypeError(f"SoftmaxSweepTrainer: models must be a non-empty list of "
+                            f"SoftmaxModel, got {type(models).__name__}")
+        for m in models:
+            if not isinstance(m, SoftmaxModel):
+                raise TypeError(f"SoftmaxSweepTrainer: every model must be a SoftmaxModel, "
+                                f"got {type(m).__name__}")
+        if len({id(m) for m in models}) != len(models):
+            raise ValueError("SoftmaxSweepTrainer: the same model appears twice in models")
+        super().__init__(list(models), *args, **kwargs)
+
+    @staticmethod
+    def _models(model: Any) -> list[Any]:
+        return list(model)
+
+    def _begin(self) -> None:
+        super()._begin()
+        models = self._models(self.model)
+        for m in models:  # l2_reg_lambda may have been changed since the constructor
+            check_model(m, self.X_train.shape[1], type(self).__name__)
+        self._k = models[0].w.shape[1]
+        self._W = np.concatenate([m.w for m in models], axis=1).astype(self._float)
+        self._lambda_cols = np.repeat([float(m.l2_reg_lambda) for m in models],
+                                      self._k).astype(self._float)
+        self._lr_cols = np.full(self._W.shape[1], self.learning_rate, dtype=self._float)
+
+    def _block(self, index: int) -> slice:
+        return slice(index * self._k, (index + 1) * self._k)
+
+    def _sync(self) -> None:
+        """Copy the shared weight matrix back into each model's own ``w``."""
+        for index, m in enumerate(self._models(self.model)):
+            m.w[...] = self._W[:, self._block(index)]
+
+    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> np.ndarray:
+        """One step for every model still training; returns their batch losses, (M,)."""
+        n, k = X_batch.shape[0], self._k
+        with task3a.underflow_is_fine():
+            logits = (X_batch @ self._W).reshape(n, -1, k)
+            probabilities = task3a.softmax(logits.reshape(-1, k)).reshape(logits.shape)
+            p = np.maximum(probabilities, np.finfo(probabilities.dtype).tiny)
+            losses = -np.einsum("nk,nmk->m", Y_batch, np.log(p), dtype=np.float64) / n
+            probabilities -= Y_batch[:, None, :]  # the error Y_hat - Y, in place
+            grad = X_batch.T @ probabilities.reshape(n, -1)
+            grad /= n
+            grad += self._lambda_cols * self._W
+            grad *= self._lr_cols
+            self._W -= grad
+        return losses
+
+    def validation_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(val_loss, train_accuracy, val_accuracy) of every model, each (M,)."""
+        self._sync()
+        stacked = self._stacked_images()
+        rows = -(-self._W.shape[1] // 16) * 16  # whole BLAS register blocks (see SoftmaxModel)
+        padded = np.zeros((rows, stacked.shape[0]), dtype=self._float)
+        padded[:self._W.shape[1]] = self._W.T
+        with task3a.underflow_is_fine():
+            logits_all = padded @ stacked
+        n_train = self.X_train.shape[0]
+        results = []
+        for index in range(len(self._stoppers)):
+            logits = logits_all[self._block(index)].T  # (N_train + N_val, K) view
+            logits_train, logits_val = logits[:n_train], logits[n_train:]
+            results.append((task3a.loss_from_logits_unchecked(self.Y_val, logits_val),
+                            task3a.accuracy_unchecked(self._labels_train, logits_train),
+                            task3a.accuracy_unchecked(self._labels_val, logits_val)))
+        return tuple(np.array(column) for column in zip(*results, strict=True))
+
+    def _record_check(self, epoch: int, results: tuple[Any, Any, Any]) -> None:
+        super()._record_check(epoch, results)
+        for index, stopper in enumerate(self._stoppers):  # a stopped model is frozen
+            if stopper.stop_epoch is not None:
+                self._lr_cols[self._block(index)] = 0
+
+    def _run_epochs(self, num_epochs: int) -> None:
+        try:
+            super()._run_epochs(num_epochs)
+        finally:
+            self._sync()
+
+    def _end(self) -> None:
+        self._W = None
+        super()._end()
+
+    def _publish(self) -> None:
+        self.early_stop_epoch = [s.stop_epoch for s in self._stoppers]
+        self.best_step = [s.best_step for s in self._stoppers]
+        self.best_val_loss = [s.best_val_loss for s in self._stoppers]
+
+    def _results(self) -> list[tuple[History, History]]:
+        return list(self._histories)
+
+    def evaluate(self) -> list[dict[str, float]]:
+        """``SoftmaxTrainer.evaluate`` for each model, in order."""
+        return [evaluate(m, self.X_train, self.Y_train, self.X_val, self.Y_val,
+                         self.batch_loss, self.calculate_accuracy)
+                for m in self._models(self.model)]
+
+
+def load_data() -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Tasks 3-4's split, preprocessed and one-hot encoded.
+
+    Returns:
+        (X_train (20000, 785), Y_train (20000, 10), X_val (10000, 785), Y_val (10000, 10)),
+        and the validation labels (10000,) as integers.
+    """
+    X_train, Y_train, X_val, Y_val = utils.load_full_mnist()
+    data = (pre_process_images(X_train), one_hot_encode(Y_train, NUM_CLASSES),
+            pre_process_images(X_val), one_hot_encode(Y_val, NUM_CLASSES))
+    return data, Y_val[:, 0].astype(np.intp)
+
+
+@dataclass
+class Run:
+    """One model of a sweep: its L2 strength, weights, histories and final metrics."""
+
+    l2_reg_lambda: float
+    model: SoftmaxModel
+    train_history: History
+    val_history: History
+    metrics: dict[str, float] = field(default_factory=dict)
+    early_stop_epoch: int | None = None
+
+
+def train_sweep(data: tuple[np.ndarray, ...], lambdas: tuple[float, ...] | list[float],
+                num_epochs: int = NUM_EPOCHS, *, early_stopping: bool = False,
+                seed: int = SEED, progress: bool = False) -> tuple[list[Run], float]:
+    """Train one zero-initialised SoftmaxModel per lambda in one sweep (tasks 3b and 4).
+
+    Early stopping is off by default: the tasks ask for 50 epochs, and the runs then
+    compare like with like. Returns the runs in the order of ``lambdas`` and the seconds
+    the training took.
+    """
+    models = [SoftmaxModel(l2_reg_lambda=lam) for lam in lambdas]
+    sweep = SoftmaxSweepTrainer(models, LEARNING_RATE, BATCH_SIZE, SHUFFLE, *data, seed=seed,
+                                early_stopping=early_stopping, progress=progress)
+    start = time.perf_counter()
+    histories = sweep.train(num_epochs)
+    seconds = time.perf_counter() - start
+    runs = [Run(lam, m, th, vh, metrics, stop) for lam, m, (th, vh), metrics, stop in zip(
+        lambdas, models, histories, sweep.evaluate(), sweep.early_stop_epoch, strict=True)]
+    return runs, seconds
+
+
+def _decorate(ax: Any, title: str, ylabel: str, ylim: tuple[float, float] | None = None,
+              **legend: Any) -> None:
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel("Gradient steps")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(**legend)
+
+
+def plot_loss(run: Run, ax: Any) -> None:
+    """Task 3b: training loss (windowed band) and validation loss."""
+    utils.plot_loss(run.train_history["loss"], "Training loss", npoints_to_average=10,
+                    band="quantile", ax=ax)
+    utils.plot_loss(run.val_history["loss"], "Validation loss", ax=ax)
+    _decorate(ax, "Task 3b: softmax regression, loss", "Cross entropy loss", (0.2, 0.6))
+
+
+def plot_accuracy(run: Run, ax: Any) -> None:
+    """Task 3c: training and validation accuracy at every validation check."""
+    utils.plot_loss(run.train_history["accuracy"], "Training accuracy", ax=ax)
+    utils.plot_loss(run.val_history["accuracy"], "Validation accuracy", ax=ax)
+    _decorate(ax, "Task 3c: softmax regression, accuracy", "Accuracy", (0.85, 0.95))
+
+
+def plot_weights(unregularised: Run, regularised: Run, fig: Any) -> None:
+    """Task 4b: each model's 10 weight columns (bias row dropped) as 28x28 images, in two
+    rows of five per model: lambda = 0 on top, lambda = 2 below."""
+    axes = fig.subplots(4, 5, gridspec_kw={"wspace": 0.05, "hspace": 0.32})
+    for block, run in enumerate((unregularised, regularised)):
+        weights = run.model.w[:784]
+        limit = np.abs(weights).max()
+        for digit in range(10):
+            ax = axes[2 * block + digit // 5, digit % 5]
+            image = ax.imshow(weights[:, digit].reshape(28, 28), cmap="RdBu_r", vmin=-limit,
+                              vmax=limit)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+            ax.set_title(f"digit {digit}", fontsize=11)
+        fig.colorbar(image, ax=axes[2 * block:2 * block + 2].ravel().tolist(), shrink=0.85,
+                     label=f"$\\lambda = {run.l2_reg_lambda:g}$")
+        axes[2 * block, 0].set_ylabel(f"$\\lambda = {run.l2_reg_lambda:g}$", fontsize=12)
+        axes[2 * block + 1, 0].set_ylabel(f"$\\lambda = {run.l2_reg_lambda:g}$", fontsize=12)
+    fig.suptitle("Task 4b: weights per class as 28x28 images (top two rows: $\\lambda = 0$, "
+                 "bottom two: $\\lambda = 2$)", fontsize=12)
+
+
+def plot_val_accuracy_per_lambda(runs: list[Run], reference: Run | None, ax: Any) -> None:
+    """Task 4c: validation accuracy during training, one curve per lambda."""
+    for run in runs:
+        utils.plot_loss(run.val_history["accuracy"], f"$\\lambda = {run.l2_reg_lambda:g}$",
+                        ax=ax)
+    if reference is not None:
+        utils.plot_loss(reference.val_history["accuracy"], "$\\lambda = 0$ (Task 3, reference)",
+                        ax=ax)
+    values = np.concatenate([list(r.val_history["accuracy"].values())[5:] for r in runs])
+    low = max(0.0, np.floor(values.min() * 50) / 50 - 0.01) if values.size else 0.0
+    _decorate(ax, "Task 4c: validation accuracy during training for each $\\lambda$",
+              "Validation accuracy", (low, 0.94), loc="upper center",
+              bbox_to_anchor=(0.5, -0.16), ncol=3)
+
+
+def weight_norms(runs: list[Run]) -> dict[float, tuple[float, float]]:
+    """lambda -> (||w||_2, ||w||_2^2 = sum of w^2) over all 785 x 10 weights."""
+    return {r.l2_reg_lambda: (float(np.linalg.norm(r.model.w)), float(np.sum(r.model.w ** 2)))
+            for r in runs}
+
+
+def plot_norms(runs: list[Run], reference: Run | None, axes: Any) -> None:
+    """Task 4e: ||w|| (left) and ||w||^2 (right) of the final weights against lambda."""
+    norms = weight_norms(runs)
+    lambdas = [r.l2_reg_lambda for r in runs]
+    ref = weight_norms([reference])[reference.l2_reg_lambda] if reference else None
+    for column, (ax, label) in enumerate(zip(
+            axes, ("$\\|w\\|_2$", "$\\|w\\|_2^2 = \\sum_{i,j} w_{i,j}^2$"), strict=True)):
+        ax.plot(lambdas, [norms[lam][column] for lam in lambdas], "o-", label=label)
+        if ref is not None:
+            ax.axhline(ref[column], color="gray", linestyle="--",
+                       label=f"$\\lambda = 0$: {ref[column]:.1f}")
+        ax.set_xscale("log")
+        ax.set_xlabel("$\\lambda$ (log scale)")
+        ax.set_ylabel(label)
+        ax.legend()
+    axes[0].set_title("Task 4e: L2 norm")
+    axes[1].set_title("Task 4e: squared L2 norm (the penalty's sum)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train Tasks 3-4 (softmax regression, L2).")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "build"
+                        / "task3", help="folder for the figures (default: build/task3)")
+    parser.add_argument("--epochs", type=int, default=NUM_EPOCHS)
+    args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    data, _ = load_data()
+    runs, seconds = train_sweep(data, (0.0, *LAMBDAS), args.epochs)
+    print(f"Tasks 3-4: {len(runs)} softmax models trained in one sweep, {args.epochs} epochs, "
+          f"{seconds:.1f} s")
+    for run in runs:
+        m = run.metrics
+        print(f"  lambda = {run.l2_reg_lambda:<5g}: train loss {m['train_loss']:.4f}, "
+              f"val loss {m['val_loss']:.4f}, train accuracy {m['train_accuracy']:.4f}, "
+              f"val accuracy {m['val_accuracy']:.4f}, ||w|| {np.linalg.norm(run.model.w):.3f}")
+    reference, by_lambda = runs[0], {r.l2_reg_lambda: r for r in runs}
+    figures = {"task3b_softmax_loss": lambda fig: plot_loss(reference, fig.subplots()),
+               "task3c_softmax_accuracy": lambda fig: plot_accuracy(reference, fig.subplots()),
+               "task4b_weights": lambda fig: plot_weights(reference, by_lambda[2.0], fig),
+               "task4c_l2_val_accuracy": lambda fig: plot_val_accuracy_per_lambda(
+                   runs[1:], reference, fig.subplots()),
+               "task4e_l2_norm": lambda fig: plot_norms(runs[1:], reference, fig.subplots(1, 2))}
+    sizes = {"task4b_weights": (9, 8.5), "task4e_l2_norm": (11, 4.2)}
+    for name, draw in figures.items():
+        fig = plt.figure(figsize=sizes.get(name, (9, 4.8)))
+        draw(fig)
+        fig.savefig(args.out / f"{name}.png", dpi=150, bbox_inches="tight")
+        plt.close(fig)
+        print(f"  saved {args.out / name}.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
