@@ -128,21 +128,23 @@ def train(data: tuple[np.ndarray, ...], *, shuffle: bool, num_epochs: int,
 
 
 def seed_study(data: tuple[np.ndarray, ...], seeds: range | list[int],
-               shuffle: bool = True) -> dict[str, np.ndarray]:
+               shuffle: bool = True) -> dict[str, Any]:
     """Early stopping (500-epoch budget) once per shuffling seed.
 
     Returns:
-        {"seed", "early_stop_epoch", "val_accuracy"}: one entry per seed.
+        {"seed", "early_stop_epoch", "val_accuracy"}: arrays with one entry per seed, and
+        "metrics": each run's final metrics (a list of dicts).
     """
-    epochs, accuracy = [], []
+    epochs, accuracy, metrics = [], [], []
     for seed in seeds:
         run = train(data, shuffle=shuffle, num_epochs=EPOCH_BUDGET, early_stopping=True,
                     seed=seed)
         stop = run.trainer.early_stop_epoch
         epochs.append(EPOCH_BUDGET if stop is None else stop)
         accuracy.append(run.metrics["val_accuracy"])
+        metrics.append(run.metrics)
     return {"seed": np.array(list(seeds)), "early_stop_epoch": np.array(epochs),
-            "val_accuracy": np.array(accuracy)}
+            "val_accuracy": np.array(accuracy), "metrics": metrics}
 
 
 def _decorate(ax: Any, title: str, ylabel: str, ylim: tuple[float, float]) -> None:
@@ -180,7 +182,7 @@ def plot_shuffle_comparison(plain: Run, shuffled: Run, ax: Any) -> None:
 def _save(plot, name: str, out_dir: Path, *runs: Run) -> Path:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.8))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
     plot(*runs, ax=ax)
     path = out_dir / f"{name}.png"
     fig.savefig(path, dpi=150, bbox_inches="tight")

@@ -30,10 +30,27 @@ import utils
 from task3a import SoftmaxModel, check_one_hot, one_hot_encode, pre_process_images
 from trainer import History, ModelTrainer, check_model, evaluate
 
-__all__ = ["BATCH_SIZE", "LAMBDAS", "LEARNING_RATE", "NUM_EPOCHS", "Run", "SoftmaxSweepTrainer",
-           "SoftmaxTrainer", "calculate_accuracy", "load_data", "main", "plot_accuracy",
-           "plot_loss", "plot_norms", "plot_val_accuracy_per_lambda", "plot_weights",
-           "train_sweep"]
+__all__ = [
+    "BATCH_SIZE",
+    "LAMBDAS",
+    "LEARNING_RATE",
+    "NUM_EPOCHS",
+    "Run",
+    "SoftmaxSweepTrainer",
+    "SoftmaxTrainer",
+    "calculate_accuracy",
+    "confidence",
+    "high_frequency_share",
+    "load_data",
+    "main",
+    "plot_accuracy",
+    "plot_loss",
+    "plot_norms",
+    "plot_val_accuracy_per_lambda",
+    "plot_weights",
+    "train_sweep",
+    "weight_norms",
+]
 
 # The assignment's hyper-parameters (tasks 3b and 4).
 LEARNING_RATE = 0.01
@@ -82,6 +99,24 @@ class SoftmaxTrainer(ModelTrainer):
     @staticmethod
     def _accuracy_targets(Y: np.ndarray) -> np.ndarray:
         return Y.argmax(axis=1).reshape(-1, 1)  # class labels, computed once instead of per check
+
+    def validation_step(self) -> tuple[float, float, float]:
+        """The validation loss and both accuracies from one class-major product (K, N)."""
+        if not hasattr(self.model, "logits_from_transposed"):
+            return self._validation_from_forward()
+        logits = self.model.logits_from_transposed(self._stacked_images())  # (K, N_tr + N_val)
+        n_train = self.X_train.shape[0]
+        return (float(task3a.class_major_losses(logits[:, n_train:], self._class_val)),
+                float(task3a.class_major_accuracies(logits[:, :n_train], self._class_train)),
+                float(task3a.class_major_accuracies(logits[:, n_train:], self._class_val)))
+
+    @property
+    def _class_train(self) -> np.ndarray:
+        return self._labels_train[:, 0]
+
+    @property
+    def _class_val(self) -> np.ndarray:
+        return self._labels_val[:, 0]
 
     def batch_loss(self, Y_batch: np.ndarray, outputs: np.ndarray) -> float:
         return task3a.softmax_cross_entropy_unchecked(Y_batch, outputs)
@@ -168,14 +203,13 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
         with task3a.underflow_is_fine():
             logits_all = padded @ stacked
         n_train = self.X_train.shape[0]
-        results = []
-        for index in range(len(self._stoppers)):
-            logits = logits_all[self._block(index)].T  # (N_train + N_val, K) view
-            logits_train, logits_val = logits[:n_train], logits[n_train:]
-            results.append((task3a.loss_from_logits_unchecked(self.Y_val, logits_val),
-                            task3a.accuracy_unchecked(self._labels_train, logits_train),
-                            task3a.accuracy_unchecked(self._labels_val, logits_val)))
-        return tuple(np.array(column) for column in zip(*results, strict=True))
+        m = len(self._stoppers)
+        by_model = logits_all[:self._W.shape[1]].reshape(m, self._k, -1)  # (M, K, N) view
+        val_loss = task3a.class_major_losses(by_model[:, :, n_train:], self._class_val)
+        accuracy_train = task3a.class_major_accuracies(by_model[:, :, :n_train],
+                                                       self._class_train)
+        accuracy_val = task3a.class_major_accuracies(by_model[:, :, n_train:], self._class_val)
+        return val_loss, accuracy_train, accuracy_val
 
     def _record_check(self, epoch: int, results: tuple[Any, Any, Any]) -> None:
         super()._record_check(epoch, results)
@@ -280,21 +314,19 @@ def plot_accuracy(run: Run, ax: Any) -> None:
 
 def plot_weights(unregularised: Run, regularised: Run, fig: Any) -> None:
     """Task 4b: each model's 10 weight columns (bias row dropped) as 28x28 images, in two
-    rows of five per model: lambda = 0 on top, lambda = 2 below."""
+    rows of five per model (large enough to read in print): lambda = 0 on top, lambda = 2
+    below. Red is positive, blue negative; each model has its own symmetric colour scale."""
     axes = fig.subplots(4, 5, gridspec_kw={"wspace": 0.05, "hspace": 0.32})
     for block, run in enumerate((unregularised, regularised)):
         weights = run.model.w[:784]
         limit = np.abs(weights).max()
         for digit in range(10):
             ax = axes[2 * block + digit // 5, digit % 5]
-            image = ax.imshow(weights[:, digit].reshape(28, 28), cmap="RdBu_r", vmin=-limit,
-                              vmax=limit)
+            ax.imshow(weights[:, digit].reshape(28, 28), cmap="RdBu_r", vmin=-limit, vmax=limit)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
             ax.set_title(f"digit {digit}", fontsize=11)
-        fig.colorbar(image, ax=axes[2 * block:2 * block + 2].ravel().tolist(), shrink=0.85,
-                     label=f"$\\lambda = {run.l2_reg_lambda:g}$")
         axes[2 * block, 0].set_ylabel(f"$\\lambda = {run.l2_reg_lambda:g}$", fontsize=12)
         axes[2 * block + 1, 0].set_ylabel(f"$\\lambda = {run.l2_reg_lambda:g}$", fontsize=12)
     fig.suptitle("Task 4b: weights per class as 28x28 images (top two rows: $\\lambda = 0$, "
@@ -314,6 +346,30 @@ def plot_val_accuracy_per_lambda(runs: list[Run], reference: Run | None, ax: Any
     _decorate(ax, "Task 4c: validation accuracy during training for each $\\lambda$",
               "Validation accuracy", (low, 0.94), loc="upper center",
               bbox_to_anchor=(0.5, -0.16), ncol=3)
+
+
+def high_frequency_share(w: np.ndarray, cutoff: float = 0.25) -> float:
+    """Share of the weight images' energy at spatial frequencies above ``cutoff``.
+
+    Each class's 784 pixel weights (bias row dropped) form a 28x28 image; after removing
+    its mean, the share of sum |FFT|^2 at frequencies above ``cutoff`` cycles per pixel
+    (patterns finer than 1 / cutoff pixels): pixel-to-pixel noise lives there, the smooth
+    strokes of a digit template do not.
+    Args:
+        w: (785, K) weights.
+    """
+    images = w[:784].T.reshape(-1, 28, 28)
+    images = images - images.mean(axis=(1, 2), keepdims=True)
+    energy = np.abs(np.fft.fft2(images)) ** 2
+    f = np.fft.fftfreq(28)
+    radius = np.hypot(f[:, None], f[None, :])
+    return float(energy[:, radius > cutoff].sum() / energy.sum())
+
+
+def confidence(model: SoftmaxModel, X: np.ndarray) -> float:
+    """Mean probability the model gives its predicted class on X (N, 785): how peaked
+    (large logits) or flat (small logits) its outputs are."""
+    return float(model.forward(X).max(axis=1).mean())
 
 
 def weight_norms(runs: list[Run]) -> dict[float, tuple[float, float]]:
@@ -369,9 +425,9 @@ def main(argv: list[str] | None = None) -> int:
                "task4c_l2_val_accuracy": lambda fig: plot_val_accuracy_per_lambda(
                    runs[1:], reference, fig.subplots()),
                "task4e_l2_norm": lambda fig: plot_norms(runs[1:], reference, fig.subplots(1, 2))}
-    sizes = {"task4b_weights": (9, 8.5), "task4e_l2_norm": (11, 4.2)}
+    sizes = {"task4b_weights": (6.4, 6.6), "task4e_l2_norm": (6.4, 3.0)}
     for name, draw in figures.items():
-        fig = plt.figure(figsize=sizes.get(name, (9, 4.8)))
+        fig = plt.figure(figsize=sizes.get(name, (6.4, 3.6)))
         draw(fig)
         fig.savefig(args.out / f"{name}.png", dpi=150, bbox_inches="tight")
         plt.close(fig)

@@ -265,6 +265,38 @@ def accuracy_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
     return float(np.mean(predicted_classes(logits) == labels))
 
 
+@underflow_is_fine()
+def class_major_losses(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Mean cross entropy from class-major logits, for one or several models at once.
+
+    Args:
+        logits: (..., K, N) logits, classes on the slow axis (the trainer's feature-major
+            product gives this layout, so every reduction runs along contiguous rows).
+        labels: (N,) integer classes.
+    Returns:
+        (...,) float64: mean over N of logsumexp_k(z) - z[label] (reduced in float64).
+    """
+    z = logits.astype(np.float64)
+    zmax = z.max(axis=-2)
+    picked = np.take_along_axis(z, labels.reshape(1, -1)[(None,) * (z.ndim - 2)], axis=-2)
+    z -= zmax[..., None, :]
+    np.exp(z, out=z)
+    lse = np.log(z.sum(axis=-2)) + zmax
+    return (lse - picked[..., 0, :]).mean(axis=-1)
+
+
+def class_major_accuracies(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Accuracy (first maximum on ties) from (..., K, N) class-major logits; returns (...,)."""
+    best = logits.max(axis=-2)
+    if np.isnan(best).any():
+        raise ValueError("class_major_accuracies: logits contain NaN, so no class is largest; "
+                         "the weights have diverged (try a smaller learning rate)")
+    k = logits.shape[-2]
+    index = np.arange(k, dtype=np.int16)[:, None]
+    predicted = np.where(logits == best[..., None, :], index, np.int16(k)).min(axis=-2)
+    return (predicted == labels).mean(axis=-1)
+
+
 def accuracy_unchecked(labels: np.ndarray, logits: np.ndarray) -> float:
     """Accuracy from (N, 1) integer labels and (N, K) logits, without input checks."""
     return float(np.mean(predicted_classes(logits) == labels[:, 0]))
