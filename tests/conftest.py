@@ -1,4 +1,10 @@
-"""Shared fixtures. Every test runs with the network closed except loopback."""
+"""Shared fixtures and the network policy: tests never leave the machine.
+
+Two layers, both in force before the first fixture (session-scoped ones included) is set up:
+pytest-socket (``--allow-hosts`` in pyproject.toml) refuses every ``connect`` except to
+loopback, and ``pytest_configure`` below replaces ``socket.getaddrinfo`` for the whole run so
+that not even a DNS lookup of another host is made.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import mnist  # noqa: E402
 
+_real_getaddrinfo = socket.getaddrinfo
 
-def _is_loopback(address) -> bool:
-    host = address[0] if isinstance(address, tuple) else address
-    if host in ("localhost",):
+
+class NetworkBlocked(ConnectionRefusedError):
+    """An OSError, as a real closed network would raise."""
+
+
+def is_loopback(host) -> bool:
+    if host in ("localhost", None):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -27,34 +38,35 @@ def _is_loopback(address) -> bool:
         return False
 
 
-class NetworkBlocked(ConnectionRefusedError):
-    """An OSError, as a real closed network would raise."""
+def loopback_only_getaddrinfo(host, *args, **kwargs):
+    if not is_loopback(host):
+        raise NetworkBlocked(f"test tried to resolve {host!r}: tests never touch the internet")
+    return _real_getaddrinfo(host, *args, **kwargs)
 
 
-@pytest.fixture(autouse=True)
-def no_internet(monkeypatch):
-    """Refuse any connection that leaves the machine: tests never touch the internet."""
-    real_connect = socket.socket.connect
-    real_getaddrinfo = socket.getaddrinfo
+def pytest_configure(config):
+    socket.getaddrinfo = loopback_only_getaddrinfo
 
-    def guarded_connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-            raise NetworkBlocked(f"test tried to connect to {address!r}")
-        return real_connect(self, address)
 
-    def guarded_getaddrinfo(host, *args, **kwargs):
-        if host is not None and not _is_loopback(host):
-            raise NetworkBlocked(f"test tried to resolve {host!r}")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+def pytest_unconfigure(config):
+    socket.getaddrinfo = _real_getaddrinfo
 
 
 @pytest.fixture(scope="session")
 def mnist_arrays():
     """The real MNIST arrays, loaded once (from the project's data/mnist)."""
     return mnist.load()
+
+
+@pytest.fixture(scope="session")
+def session_network_probe():
+    """What a session-scoped fixture sees of the network (for test_offline.py)."""
+    try:
+        socket.getaddrinfo("ossci-datasets.s3.amazonaws.com", 443)
+        resolved = True
+    except NetworkBlocked:
+        resolved = False
+    return {"resolved": resolved, "connect": socket.socket.connect.__name__}
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 
 import nbformat
@@ -24,10 +25,29 @@ def notebook():
     return nbformat.read(NOTEBOOK, as_version=4)
 
 
-def test_committed_notebook_has_no_outputs(notebook):
-    dirty = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+def committed_notebook():
+    """The notebook as committed (git's blob at HEAD), not the working file a student may
+    have saved with outputs; None outside a git checkout (e.g. an unzipped hand-in)."""
+    try:
+        blob = subprocess.run(["git", "show", "HEAD:assignment1.ipynb"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return nbformat.reads(blob, as_version=4)
+
+
+def test_committed_notebook_has_no_outputs():
+    committed = committed_notebook()
+    if committed is None:
+        pytest.skip("not a git checkout: there is no committed notebook to check")
+    dirty = [i for i, cell in enumerate(committed.cells) if cell.cell_type == "code"
              and (cell.get("outputs") or cell.get("execution_count") is not None)]
-    assert not dirty, f"cells {dirty} carry outputs; clear them before committing"
+    assert not dirty, (f"the committed notebook's cells {dirty} carry outputs; run "
+                       f"`make hooks` once so that git strips them on commit")
+
+
+def test_notebook_is_valid(notebook):
+    nbformat.validate(notebook)
 
 
 def test_every_task_has_a_heading(notebook):
@@ -45,6 +65,7 @@ def test_notebook_does_not_reimplement_the_maths(notebook):
         assert not re.search(pattern, code), f"notebook code matches {pattern!r}"
 
 
+@pytest.mark.slow
 def test_notebook_runs_end_to_end(tmp_path):
     """A reduced run (3 softmax epochs instead of 50): no cell errors, every product written."""
     nb = build_report.execute(tmp_path, quick=True, timeout=600)
@@ -60,14 +81,17 @@ def test_notebook_runs_end_to_end(tmp_path):
         assert not re.search(r"\b(nan|inf|TODO)\b", text, re.IGNORECASE), text
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["quick"] is True
-    assert set(metrics["task2"]) == {"early_stop_epoch", "early_stop_epoch_shuffled", "train_loss",
-                                     "val_loss", "train_accuracy", "val_accuracy"}
-    assert metrics["task2"]["early_stop_epoch"] == 33  # not affected by the reduced run
-    assert set(metrics["task3"]) == {"train_loss", "val_loss", "train_accuracy", "val_accuracy",
-                                     "epochs"}
+    task2 = metrics["task2"]
+    assert task2["early_stop_epoch"] == 33  # not affected by the reduced run
+    # the shuffled early-stop epochs of seeds 0-9, as measured when the study was written
+    assert task2["early_stop_epochs_shuffled"] == [11, 26, 26, 25, 22, 31, 26, 19, 23, 18]
+    correlation = task2["gradient_norm_correlation"]
+    assert correlation["plain"] > 0.9 and abs(correlation["shuffled"]) < 0.3
     assert metrics["task3"]["epochs"] == 3
-    for key in ("val_accuracy", "l2_norm"):
+    for key in ("val_accuracy", "l2_norm", "l2_norm_squared"):
         assert set(metrics["task4"][key]) == {"2.0", "0.2", "0.02", "0.002"}
+    for lam, norm in metrics["task4"]["l2_norm"].items():
+        assert metrics["task4"]["l2_norm_squared"][lam] == pytest.approx(norm ** 2)
     figures = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     assert len(figures) >= 10 and "task4b_weights.png" in figures
 
@@ -79,7 +103,7 @@ def test_missing_xelatex_writes_html_and_says_how_to_install(tmp_path, monkeypat
     assert "hello" in (tmp_path / "assignment1.html").read_text()
     assert not (tmp_path / "assignment1.pdf").exists()
     message = capsys.readouterr().err
-    assert "XeLaTeX was not found" in message
+    assert "XeLaTeX and pandoc were not found" in message
     for platform in ("Debian/Ubuntu", "macOS", "Windows"):
         assert platform in message
     assert "Traceback" not in message
