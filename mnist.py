@@ -27,8 +27,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import sys
 import tempfile
+import time
 import urllib.request
 import zlib
 from collections.abc import Sequence
@@ -203,59 +205,105 @@ def _progress(stem: str, done: int, total: int | None) -> None:
     sys.stderr.flush()
 
 
+def _publish_mode(path: Path) -> None:
+    """Give a file the permissions the user's umask asks for (mkstemp creates 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def _remove_stale_partials(data_dir: Path, stem: str) -> None:
+    """Delete partial downloads of ``stem`` left by processes that no longer run."""
+    for part in data_dir.glob(f".{stem}.pid*.part"):
+        match = re.match(rf"\.{re.escape(stem)}\.pid(\d+)\.", part.name)
+        if not match:
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:
+            part.unlink(missing_ok=True)
+        except OSError:
+            pass  # alive, or not ours to signal: leave it
+
+
 def download(
     stem: str,
     data_dir: str | os.PathLike,
-    mirrors: Sequence[str] = MIRRORS,
+    mirrors: Sequence[str] | str = MIRRORS,
     *,
     sha256: str | None = None,
     timeout: float = 30.0,
+    deadline: float = 600.0,
     progress: bool = True,
 ) -> Path:
     """Fetch ``<stem>.gz`` into ``data_dir``, trying ``mirrors`` in order.
 
     The body is streamed into a temporary file in ``data_dir``; it is renamed to
     ``<stem>.gz`` only after the SHA-256 of its decompressed bytes matches
-    ``sha256`` (default: the canonical sum in ``FILES``). A failed attempt leaves
-    no file behind.
+    ``sha256`` (default: the canonical sum in ``FILES``). A failed or interrupted
+    attempt leaves no file behind, and partial files of killed earlier runs are removed.
+    ``timeout`` bounds each network read, ``deadline`` a whole transfer (seconds).
 
     Returns:
         the path of the verified file.
     Raises:
+        ValueError: ``stem`` is not one of the four MNIST files.
         MNISTDownloadError: listing every URL tried and why it failed, and how
             to place the files by hand.
     """
+    if stem not in FILES and sha256 is None:
+        raise ValueError(f"download: unknown MNIST file {stem!r}; expected one of "
+                         f"{', '.join(FILES)}")
+    if isinstance(mirrors, str):
+        mirrors = (mirrors,)
     data_dir = Path(data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NotADirectoryError(f"{data_dir} is a file, not a folder; pass the folder that "
+                                 f"should hold the MNIST files")
+    created = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(data_dir, stem)
     expected_sha = sha256 if sha256 is not None else FILES[stem][0]
     target = data_dir / f"{stem}.gz"
     failures = []
-    for mirror in mirrors:
-        url = mirror.rstrip("/") + f"/{stem}.gz"
-        fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{stem}.", suffix=".part")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-                total = resp.headers.get("Content-Length")
-                total = int(total) if total and total.isdigit() else None
-                done = 0
-                while chunk := resp.read(1 << 16):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        _progress(stem, done, total)
-            if progress:
-                sys.stderr.write("\n")
-            content = gzip.decompress(tmp.read_bytes())
-            found = hashlib.sha256(content).hexdigest()
-            if found != expected_sha:
-                raise ValueError(f"checksum mismatch: SHA-256 {found}, expected {expected_sha}")
-            os.replace(tmp, target)
-            return target
-        except (OSError, EOFError, zlib.error, ValueError) as exc:  # URLError is an OSError
-            failures.append(f"  {url}: {exc}")
-        finally:
-            tmp.unlink(missing_ok=True)
+    try:
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + f"/{stem}.gz"
+            fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{stem}.pid{os.getpid()}.",
+                                            suffix=".part")
+            tmp = Path(tmp_name)
+            try:
+                started = time.monotonic()
+                with os.fdopen(fd, "wb") as out, \
+                        urllib.request.urlopen(url, timeout=timeout) as resp:
+                    total = resp.headers.get("Content-Length")
+                    total = int(total) if total and total.isdigit() else None
+                    done = 0
+                    while chunk := resp.read1(1 << 16):
+                        out.write(chunk)
+                        done += len(chunk)
+                        if time.monotonic() - started > deadline:
+                            raise TimeoutError(f"the transfer took longer than {deadline:g} s "
+                                               f"({done} bytes received)")
+                        if progress:
+                            _progress(stem, done, total)
+                if progress:
+                    sys.stderr.write("\n")
+                content = gzip.decompress(tmp.read_bytes())
+                found = hashlib.sha256(content).hexdigest()
+                if found != expected_sha:
+                    raise ValueError(f"checksum mismatch: SHA-256 {found}, expected "
+                                     f"{expected_sha}")
+                os.replace(tmp, target)
+                _publish_mode(target)
+                return target
+            except (OSError, EOFError, zlib.error, ValueError) as exc:  # URLError is an OSError
+                failures.append(f"  {url}: {exc}")
+            finally:
+                tmp.unlink(missing_ok=True)
+    finally:
+        if created and not target.exists() and not any(data_dir.iterdir()):
+            data_dir.rmdir()  # a folder this call made, left empty by a failure
     tried = "\n".join(failures) if failures else "  (no mirrors were given)"
     raise MNISTDownloadError(
         f"{stem}.gz is missing from {data_dir} and could not be downloaded. Tried:\n{tried}\n"
@@ -286,22 +334,46 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
     return arrays
 
 
+_CACHE_NAME = re.compile(r"mnist-[0-9a-f]{32}\.npz")
+_CACHE_MARKER = "assignment1_mnist_cache"
+
+
+def _is_own_cache(path: Path) -> bool:
+    """True only for a cache this loader wrote: its name pattern and its marker array."""
+    if not _CACHE_NAME.fullmatch(path.name):
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return _CACHE_MARKER in npz.files
+    except Exception:  # unreadable: not provably ours, so it stays
+        return False
+
+
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically; a cache that cannot be written is skipped silently."""
+    """Write atomically; a cache that cannot be written is skipped (it is only a cache).
+
+    Any failure, an interrupt included, removes the temporary file before it propagates.
+    Older caches of this loader (other source files) are removed; nothing else is.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".mnist.", suffix=".npz")
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".mnist.", suffix=".npz.part")
     except OSError:
         return
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays, **{_CACHE_MARKER: np.array(_CACHE_VERSION)})
         os.replace(tmp_name, path)
-        for stale in path.parent.glob("mnist-*.npz"):  # caches of older source files
-            if stale != path:
-                stale.unlink(missing_ok=True)
-    except OSError:
+        _publish_mode(path)
+    except Exception:
         Path(tmp_name).unlink(missing_ok=True)
+        return
+    except BaseException:  # KeyboardInterrupt: leave no partial file, then stop
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    for stale in path.parent.glob("mnist-*.npz"):
+        if stale != path and _is_own_cache(stale):
+            stale.unlink(missing_ok=True)
 
 
 def load(
@@ -331,6 +403,9 @@ def load(
         MNISTDownloadError: a file is missing and could not be downloaded.
     """
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NotADirectoryError(f"load: data_dir {data_dir} is a file, not a folder; pass the "
+                                 f"folder holding the four MNIST files")
     paths: dict[str, Path] = {}
     for stem in FILES:
         found = _find(stem, data_dir)

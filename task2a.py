@@ -107,6 +107,9 @@ def _binary_shapes(targets, outputs, who: str, outputs_name: str = "outputs"):
         raise ValueError(f"{who}: targets and {outputs_name} must have shape (N, 1), got "
                          f"{outputs.shape}")
     check_binary_targets(targets, who)
+    if outputs_name == "logits" and np.isnan(outputs).any():
+        raise ValueError(f"{who}: logits contain NaN; the weights have diverged or the "
+                         f"inputs hold NaN")
     return targets, outputs
 
 

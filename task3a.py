@@ -111,8 +111,12 @@ def _one_hot_shapes(targets, outputs, who: str, outputs_name: str = "outputs"):
     outputs = as_float_array(outputs, outputs_name, who)
     check_targets(targets, outputs, who, outputs_name)
     if outputs.ndim != 2:
-        raise ValueError(f"{who}: expected (N, K) arrays, got shape {outputs.shape}")
+        raise ValueError(f"{who}: targets and {outputs_name} must be (N, K) arrays, got shape "
+                         f"{outputs.shape}")
     check_one_hot(targets, who)
+    if outputs_name == "logits" and np.isnan(outputs).any():
+        raise ValueError(f"{who}: logits contain NaN; the weights have diverged or the "
+                         f"inputs hold NaN")
     return targets, outputs
 
 

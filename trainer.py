@@ -261,7 +261,10 @@ class BaseTrainer:
                         m.w = m.w.astype(self.dtype)
             self._begin()
             try:
-                self._run_epochs(num_epochs)
+                # a diverging run overflows; the finiteness checks turn that into one clear
+                # TrainingDiverged instead of a stream of warnings
+                with np.errstate(over="ignore", invalid="ignore"):
+                    self._run_epochs(num_epochs)
             except TrainingDiverged:
                 self._restore(models, diverged=True)
                 raise

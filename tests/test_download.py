@@ -52,7 +52,7 @@ def test_wrong_checksum_is_refused_and_nothing_left(tiny, tmp_path):
     with serve_directory(served) as url, pytest.raises(mnist.MNISTDownloadError) as info:
         mnist.download(STEM, dest, [url], sha256="0" * 64, progress=False)
     assert "checksum mismatch" in str(info.value)
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()  # the folder this call created is not left behind, empty
 
 
 def test_all_mirrors_down_gives_one_clear_error(tmp_path):
@@ -64,7 +64,7 @@ def test_all_mirrors_down_gives_one_clear_error(tmp_path):
     for mirror in mirrors:
         assert mirror.rstrip("/") + f"/{STEM}.gz" in message
     assert "by hand" in message and "MNIST_DIR" in message
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()
 
 
 def test_load_downloads_missing_canonical_files(tmp_path, mnist_arrays):
@@ -96,3 +96,63 @@ def test_load_refuses_an_altered_download(tmp_path):
         mnist.load(data, mirrors=[url], cache_dir=tmp_path / "c")
     assert not (data / "train-labels-idx1-ubyte.gz").exists()
     assert not list(data.glob(".*.part"))
+
+
+def test_a_mirror_that_trickles_hits_the_deadline(tmp_path):
+    import http.server
+    import threading
+    import time as _time
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            for _ in range(40):  # bounded: at most ~4 s, one byte every 0.1 s
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                _time.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    try:
+        start = _time.monotonic()
+        with pytest.raises(mnist.MNISTDownloadError, match="longer than 1 s"):
+            mnist.download(STEM, dest, f"http://127.0.0.1:{server.server_address[1]}/",
+                           sha256="0" * 64, timeout=5, deadline=1, progress=False)
+        assert _time.monotonic() - start < 3
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert list(dest.iterdir()) == []
+
+
+def test_partial_files_of_dead_processes_are_removed_live_ones_kept(tmp_path):
+    import os
+
+    dead = tmp_path / f".{STEM}.pid999999999.abc.part"
+    alive = tmp_path / f".{STEM}.pid{os.getpid()}.abc.part"
+    foreign = tmp_path / "notes.part"
+    for path in (dead, alive, foreign):
+        path.write_bytes(b"partial")
+    with pytest.raises(mnist.MNISTDownloadError):
+        mnist.download(STEM, tmp_path, [closed_port_url()], sha256="0" * 64, progress=False)
+    assert not dead.exists() and alive.exists() and foreign.exists()
+
+
+def test_bad_download_arguments_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown MNIST file 'train-imgs'"):
+        mnist.download("train-imgs", tmp_path, [closed_port_url()])
+    a_file = tmp_path / "file"
+    a_file.write_text("mine")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        mnist.load(a_file)
+    assert a_file.read_text() == "mine"

@@ -137,7 +137,7 @@ def test_cache_round_trip_is_exact_and_leaves_no_temp_files(data_copy, cache_dir
     files = sorted(p.name for p in cache_dir.iterdir())
     assert len(files) == 1 and files[0].startswith("mnist-") and files[0].endswith(".npz")
     with np.load(cache_dir / files[0], allow_pickle=False) as npz:  # plain arrays, no pickle
-        assert sorted(npz.files) == sorted(FILE_STEMS)
+        assert sorted(set(npz.files) - {"assignment1_mnist_cache"}) == sorted(FILE_STEMS)
     second = mnist.load(data_copy, cache_dir=cache_dir)
     for a, b, c in zip(first, second, mnist_arrays, strict=True):
         np.testing.assert_array_equal(a, c)
@@ -187,3 +187,46 @@ def test_missing_file_offline_lists_every_mirror(data_copy, cache_dir):
         assert mirror in message
     assert "by hand" in message
     assert not list(data_copy.glob("*.part"))
+
+
+def test_cache_clean_up_removes_only_this_loaders_stale_caches(data_copy, cache_dir):
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    foreign = cache_dir / "mnist-fashion.npz"
+    np.savez(foreign, x=np.zeros(3))
+    lookalike = cache_dir / f"mnist-{'0' * 32}.npz"  # our name pattern, not our content
+    np.savez(lookalike, x=np.zeros(3))
+    stale = cache_dir / f"mnist-{'1' * 32}.npz"  # an older cache of this loader
+    np.savez(stale, assignment1_mnist_cache=np.array(1))
+    mnist.load(data_copy, cache_dir=cache_dir)
+    assert foreign.exists() and lookalike.exists() and not stale.exists()
+
+
+def test_an_interrupted_cache_write_leaves_no_partial_file(data_copy, cache_dir, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mnist.np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        mnist.load(data_copy, cache_dir=cache_dir)
+    assert list(cache_dir.iterdir()) == []
+
+
+def test_a_failing_cache_write_does_not_fail_the_load(data_copy, cache_dir, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("disk said no")
+
+    monkeypatch.setattr(mnist.np, "savez", broken)
+    X_train, *_ = mnist.load(data_copy, cache_dir=cache_dir)
+    assert X_train.shape == (60_000, 784) and list(cache_dir.iterdir()) == []
+
+
+def test_cache_files_follow_the_umask(data_copy, cache_dir):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        mnist.load(data_copy, cache_dir=cache_dir)
+    finally:
+        os.umask(old)
+    (cache,) = cache_dir.glob("mnist-*.npz")
+    assert cache.stat().st_mode & 0o777 == 0o644

@@ -207,7 +207,7 @@ def latex_source(nb: nbformat.NotebookNode, resources: dict) -> tuple[str, dict]
     # Figures float ([htbp]): one that does not fit the rest of a page moves to the top of
     # the next and the text after it fills the gap, instead of leaving the page part empty.
     # placeins keeps every figure inside its own Task section.
-    tex, figures = re.subn(
+    tex = re.sub(
         r"\\begin\{center\}\s*(\\adjustimage\{[^\n]*\}\{[^}]+\})\s*\\end\{center\}",
         lambda m: "\\begin{figure}[htbp]\\centering\n" + m.group(1) + "\n\\end{figure}", tex)
     preamble = ("\\usepackage[section]{placeins}\n"

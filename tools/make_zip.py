@@ -1,8 +1,9 @@
-"""Pack the code hand-in the course asks for: build/assignment1.zip.
+"""The full source archive: build/assignment1-source.zip (not the course's hand-in; that is
+`make handin`).
 
-Contains the Python modules, the tests, the (output-free) notebook, the set-up files and,
-when it has been built, the report PDF. The MNIST files are left out (they are large and
-`mnist.load()` fetches and verifies them when missing).
+Contains the Python modules, the tests, tools and benchmarks, the (output-free) notebook and
+the set-up files. The MNIST files are left out (they are large and `mnist.load()` fetches and
+verifies them when missing), and so is the PDF, which the course wants beside the code.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PATTERNS = ["*.py", "tests/*.py", "tools/*.py", "benchmarks/*.py", "assignment1.ipynb",
-            "requirements.txt", "pyproject.toml", "Makefile", "README.md"]
+            "requirements.txt", "requirements.lock", "pyproject.toml", "Makefile", "README.md",
+            "report.toml", "docs/*"]
 
 
 def tracked_files() -> set[Path] | None:
@@ -36,15 +38,11 @@ def main() -> int:
     tracked = tracked_files()
     files = sorted({p for pattern in PATTERNS for p in ROOT.glob(pattern)
                     if tracked is None or p in tracked})
-    pdf = args.out / "assignment1.pdf"
-    target = args.out / "assignment1.zip"
+    target = args.out / "assignment1-source.zip"
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in files:
             archive.write(path, path.relative_to(ROOT).as_posix())
-        if pdf.is_file():
-            archive.write(pdf, "assignment1.pdf")
-    note = "with the PDF" if pdf.is_file() else "without a PDF (run `make report` first)"
-    print(f"wrote {target}: {len(files)} files {note}")
+    print(f"wrote {target}: {len(files)} files")
     return 0
 
 
