@@ -101,14 +101,20 @@ class SoftmaxTrainer(ModelTrainer):
         return Y.argmax(axis=1).reshape(-1, 1)  # class labels, computed once instead of per check
 
     def validation_step(self) -> tuple[float, float, float]:
-        """The validation loss and both accuracies from one class-major product (K, N)."""
+        """The validation loss and both accuracies from one class-major product.
+
+        Softmax depends only on differences of logits, so the product computes the K - 1
+        differences to class 0, d = ((w_k - w_0)^T x)_k: one row fewer than the logits.
+        """
         if not hasattr(self.model, "logits_from_transposed"):
             return self._validation_from_forward()
-        logits = self.model.logits_from_transposed(self._stacked_images())  # (K, N_tr + N_val)
+        w = self.model.w
+        d = self._class_major(w[:, 1:] - w[:, :1])  # (K - 1, N_train + N_val)
         n_train = self.X_train.shape[0]
-        return (float(task3a.class_major_losses(logits[:, n_train:], self._class_val)),
-                float(task3a.class_major_accuracies(logits[:, :n_train], self._class_train)),
-                float(task3a.class_major_accuracies(logits[:, n_train:], self._class_val)))
+        return (float(task3a.relative_class_major_losses(d[:, n_train:], self._class_val)),
+                float(task3a.relative_class_major_accuracies(d[:, :n_train],
+                                                             self._class_train)),
+                float(task3a.relative_class_major_accuracies(d[:, n_train:], self._class_val)))
 
     @property
     def _class_train(self) -> np.ndarray:
@@ -180,13 +186,18 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> np.ndarray:
         """One step for every model still training; returns their batch losses, (M,)."""
         n, k = X_batch.shape[0], self._k
+        labels = Y_batch.argmax(axis=1)
         with task3a.underflow_is_fine():
-            logits = (X_batch @ self._W).reshape(n, -1, k)
-            probabilities = task3a.softmax(logits.reshape(-1, k)).reshape(logits.shape)
-            p = np.maximum(probabilities, np.finfo(probabilities.dtype).tiny)
-            losses = -np.einsum("nk,nmk->m", Y_batch, np.log(p), dtype=np.float64) / n
-            probabilities -= Y_batch[:, None, :]  # the error Y_hat - Y, in place
-            grad = X_batch.T @ probabilities.reshape(n, -1)
+            p = (X_batch @ self._W).reshape(n, -1, k)  # logits, then probabilities, in place
+            p -= p.max(axis=2, keepdims=True)  # the row max: exp cannot overflow
+            np.exp(p, out=p)
+            p /= p.sum(axis=2, keepdims=True)
+            true = p[np.arange(n), :, labels]  # (n, M): probability of the true class
+            # the same mean cross entropy as SoftmaxTrainer's (clipped only at 0), in float64
+            losses = -np.log(np.maximum(true, np.finfo(p.dtype).tiny)).sum(
+                axis=0, dtype=np.float64) / n
+            p -= Y_batch[:, None, :]  # the error Y_hat - Y
+            grad = X_batch.T @ p.reshape(n, -1)
             grad /= n
             grad += self._lambda_cols * self._W
             grad *= self._lr_cols
@@ -196,19 +207,16 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
     def validation_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(val_loss, train_accuracy, val_accuracy) of every model, each (M,)."""
         self._sync()
-        stacked = self._stacked_images()
-        rows = -(-self._W.shape[1] // 16) * 16  # whole BLAS register blocks (see SoftmaxModel)
-        padded = np.zeros((rows, stacked.shape[0]), dtype=self._float)
-        padded[:self._W.shape[1]] = self._W.T
-        with task3a.underflow_is_fine():
-            logits_all = padded @ stacked
+        m, k = len(self._stoppers), self._k
+        W = self._W.reshape(self._W.shape[0], m, k)
+        relative = (W[:, :, 1:] - W[:, :, :1]).reshape(self._W.shape[0], -1)  # (D, M (K - 1))
+        d = self._class_major(relative).reshape(m, k - 1, -1)  # (M, K - 1, N)
         n_train = self.X_train.shape[0]
-        m = len(self._stoppers)
-        by_model = logits_all[:self._W.shape[1]].reshape(m, self._k, -1)  # (M, K, N) view
-        val_loss = task3a.class_major_losses(by_model[:, :, n_train:], self._class_val)
-        accuracy_train = task3a.class_major_accuracies(by_model[:, :, :n_train],
-                                                       self._class_train)
-        accuracy_val = task3a.class_major_accuracies(by_model[:, :, n_train:], self._class_val)
+        val_loss = task3a.relative_class_major_losses(d[:, :, n_train:], self._class_val)
+        accuracy_train = task3a.relative_class_major_accuracies(d[:, :, :n_train],
+                                                                self._class_train)
+        accuracy_val = task3a.relative_class_major_accuracies(d[:, :, n_train:],
+                                                              self._class_val)
         return val_loss, accuracy_train, accuracy_val
 
     def _record_check(self, epoch: int, results: tuple[Any, Any, Any]) -> None:

@@ -270,34 +270,38 @@ def accuracy_from_logits(targets: np.ndarray, logits: np.ndarray) -> float:
 
 
 @underflow_is_fine()
-def class_major_losses(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Mean cross entropy from class-major logits, for one or several models at once.
+def relative_class_major_losses(d: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Mean cross entropy from logits relative to class 0, for one or several models.
 
+    Softmax and its cross entropy depend only on differences of logits, so the trainer
+    computes d_k = z_k - z_0 for k = 1..K-1 (one product row fewer per model) and this
+    evaluates, reduced in float64, mean over N of logsumexp(0, d) - d[label] (d[0] = 0).
     Args:
-        logits: (..., K, N) logits, classes on the slow axis (the trainer's feature-major
-            product gives this layout, so every reduction runs along contiguous rows).
-        labels: (N,) integer classes.
+        d: (..., K-1, N) relative logits, classes on the slow axis.
+        labels: (N,) integer classes in [0, K).
     Returns:
-        (...,) float64: mean over N of logsumexp_k(z) - z[label] (reduced in float64).
+        (...,) float64.
     """
-    z = logits.astype(np.float64)
-    zmax = z.max(axis=-2)
-    picked = np.take_along_axis(z, labels.reshape(1, -1)[(None,) * (z.ndim - 2)], axis=-2)
-    z -= zmax[..., None, :]
-    np.exp(z, out=z)
-    lse = np.log(z.sum(axis=-2)) + zmax
-    return (lse - picked[..., 0, :]).mean(axis=-1)
+    d = d.astype(np.float64)
+    zmax = np.maximum(d.max(axis=-2), 0.0)  # the implicit class 0 has logit 0
+    index = np.maximum(labels - 1, 0).reshape(1, -1)[(None,) * (d.ndim - 2)]
+    picked = np.where(labels == 0, 0.0, np.take_along_axis(d, index, axis=-2)[..., 0, :])
+    d -= zmax[..., None, :]
+    np.exp(d, out=d)
+    lse = np.log(d.sum(axis=-2) + np.exp(-zmax)) + zmax
+    return (lse - picked).mean(axis=-1)
 
 
-def class_major_accuracies(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Accuracy (first maximum on ties) from (..., K, N) class-major logits; returns (...,)."""
-    best = logits.max(axis=-2)
+def relative_class_major_accuracies(d: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Accuracy from (..., K-1, N) logits relative to class 0 (first maximum on ties)."""
+    best = d.max(axis=-2)
     if np.isnan(best).any():
-        raise ValueError("class_major_accuracies: logits contain NaN, so no class is largest; "
-                         "the weights have diverged (try a smaller learning rate)")
-    k = logits.shape[-2]
-    index = np.arange(k, dtype=np.int16)[:, None]
-    predicted = np.where(logits == best[..., None, :], index, np.int16(k)).min(axis=-2)
+        raise ValueError("relative_class_major_accuracies: logits contain NaN, so no class is "
+                         "largest; the weights have diverged (try a smaller learning rate)")
+    k = d.shape[-2]
+    index = np.arange(1, k + 1, dtype=np.int16)[:, None]
+    first = np.where(d == best[..., None, :], index, np.int16(k + 1)).min(axis=-2)
+    predicted = np.where(best > 0, first, 0)  # class 0 wins when no difference is positive
     return (predicted == labels).mean(axis=-1)
 
 

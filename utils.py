@@ -146,19 +146,24 @@ class ArrayPool:
 
 
 def stack_transposed(arrays: list[np.ndarray], dtype=np.float32, block: int = 128,
-                     out: np.ndarray | None = None) -> np.ndarray:
+                     out: np.ndarray | None = None,
+                     columns: np.ndarray | None = None) -> np.ndarray:
     """Stack (N_i, D) arrays row-wise and store the result feature-major.
 
+    Args:
+        columns: optional indices of the features to keep (default all D).
     Returns:
-        (D, sum N_i) C-contiguous array of ``dtype`` (written into ``out`` when given):
-        column n is example n. The copy runs in blocks of ``block`` rows, which keeps the
-        transpose cache-friendly (about twice as fast as one big transposing copy).
+        (D', sum N_i) C-contiguous array of ``dtype`` (written into ``out`` when given),
+        D' = len(columns) or D: column n is example n. The copy runs in blocks of
+        ``block`` rows, which keeps the transpose cache-friendly (about twice as fast as
+        one big transposing copy).
     """
     width = arrays[0].shape[1]
     for a in arrays:
         if a.ndim != 2 or a.shape[1] != width:
             raise ValueError(f"stack_transposed: every array must be (N, {width}), got {a.shape}")
-    shape = (width, sum(len(a) for a in arrays))
+    rows = width if columns is None else len(columns)
+    shape = (rows, sum(len(a) for a in arrays))
     if out is None:
         out = np.empty(shape, dtype=dtype)
     elif out.shape != shape or out.dtype != np.dtype(dtype):
@@ -168,6 +173,8 @@ def stack_transposed(arrays: list[np.ndarray], dtype=np.float32, block: int = 12
     for a in arrays:
         for i in range(0, len(a), block):
             chunk = a[i:i + block]
+            if columns is not None:
+                chunk = chunk.take(columns, axis=1)
             out[:, start:start + len(chunk)] = chunk.T
             start += len(chunk)
     return out

@@ -73,8 +73,10 @@ def run_sweep_vs_separate(data, epochs):
     prepared = (task2a.pre_process_images(X_train), task3a.one_hot_encode(Y_train, 10),
                 task2a.pre_process_images(X_val), task3a.one_hot_encode(Y_val, 10))
     lambdas = (0.0, *task3.LAMBDAS)
+    models = [task3a.SoftmaxModel(lam) for lam in lambdas]
     start = time.perf_counter()
-    task3.train_sweep(prepared, lambdas, epochs)
+    task3.SoftmaxSweepTrainer(models, LEARNING_RATE, BATCH_SIZE, True, *prepared,
+                              early_stopping=False).train(epochs)
     sweep = time.perf_counter() - start
     start = time.perf_counter()
     for lam in lambdas:

@@ -235,8 +235,10 @@ def test_float32_trainer_reduces_the_validation_loss_in_float64():
     t = task3.SoftmaxTrainer(model, 1e-9, 32, True, X[:500], Y[:500], X[500:], Y[500:])
     model.w = model.w.astype(np.float32)  # as during training
     val_loss, _, _ = t.validation_step()
-    logits = model.logits_from_transposed(t._stacked_images())[:, 500:].T  # the same float32
-    expected = task3a.cross_entropy_loss_from_logits(Y[500:], logits.astype(np.float64))
+    # the same float32 logits the trainer uses (relative to class 0), reduced in float64
+    d = t._class_major(model.w[:, 1:] - model.w[:, :1])[:, 500:].T.astype(np.float64)
+    logits = np.hstack([np.zeros((len(d), 1)), d])
+    expected = task3a.cross_entropy_loss_from_logits(Y[500:], logits)
     assert val_loss == pytest.approx(expected, rel=1e-12)
 
 
