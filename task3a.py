@@ -321,7 +321,8 @@ def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarra
         AssertionError: when any weight's gradient is off by more than eps^2.
     """
     return numerical_gradient_check(model, X, Y, cross_entropy_loss,
-                                    cross_entropy_loss_from_logits)
+                                    cross_entropy_loss_from_logits,
+                                    logits_loss_unchecked=loss_from_logits_unchecked)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ def test_all_mirrors_down_gives_one_clear_error(tmp_path):
     assert not dest.exists()
 
 
+@pytest.mark.slow
 def test_load_downloads_missing_canonical_files(tmp_path, mnist_arrays):
     """End to end: an empty data folder is filled from a (local) mirror and verified."""
     served = tmp_path / "served"
@@ -81,6 +82,7 @@ def test_load_downloads_missing_canonical_files(tmp_path, mnist_arrays):
     assert sorted(p.name for p in empty.iterdir()) == sorted(f"{s}.gz" for s in mnist.FILES)
 
 
+@pytest.mark.slow
 def test_load_refuses_an_altered_download(tmp_path):
     served = tmp_path / "served"
     served.mkdir()
@@ -108,27 +110,28 @@ def test_a_mirror_that_trickles_hits_the_deadline(tmp_path):
             self.send_response(200)
             self.send_header("Content-Length", "1000000")
             self.end_headers()
-            for _ in range(40):  # bounded: at most ~4 s, one byte every 0.1 s
+            for _ in range(40):  # bounded: at most ~2 s, one byte every 0.05 s
                 try:
                     self.wfile.write(b"x")
                     self.wfile.flush()
                 except OSError:
                     return
-                _time.sleep(0.1)
+                _time.sleep(0.05)
 
         def log_message(self, *args):
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
     dest = tmp_path / "dest"
     dest.mkdir()
     try:
         start = _time.monotonic()
-        with pytest.raises(mnist.MNISTDownloadError, match="longer than 1 s"):
+        with pytest.raises(mnist.MNISTDownloadError, match=r"longer than 0\.3 s"):
             mnist.download(STEM, dest, f"http://127.0.0.1:{server.server_address[1]}/",
-                           sha256="0" * 64, timeout=5, deadline=1, progress=False)
-        assert _time.monotonic() - start < 3
+                           sha256="0" * 64, timeout=5, deadline=0.3, progress=False)
+        assert _time.monotonic() - start < 1.5
     finally:
         server.shutdown()
         server.server_close()

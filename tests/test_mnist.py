@@ -14,6 +14,10 @@ import mnist
 FILE_STEMS = list(mnist.FILES)
 
 
+# every test here reads and verifies copies of the full MNIST files (55 MB)
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def data_copy(tmp_path):
     """A private copy of the four canonical .gz files."""

@@ -6,25 +6,29 @@ import shutil
 import subprocess
 import sys
 
-import nbformat
 import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
 import build_report
 
-MATH_NB = nbformat.v4.new_notebook(cells=[
-    nbformat.v4.new_markdown_cell(
-        "# Task 1a\nInline $\\frac{1}{N}\\sum_n x_n$ and display\n\n"
-        "$$\\begin{aligned} a &= \\frac{1}{2} \\\\ b &= \\sum_{i} w_i^2 \\end{aligned}$$"),
-    nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
-        "display_data", data={"text/markdown": "a number: $\\lambda = 0.002$"})]),
-])
+
+def math_notebook():
+    import nbformat
+
+    return nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell(
+            "# Task 1a\nInline $\\frac{1}{N}\\sum_n x_n$ and display\n\n"
+            "$$\\begin{aligned} a &= \\frac{1}{2} \\\\ b &= \\sum_{i} w_i^2 \\end{aligned}$$"),
+        nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/markdown": "a number: $\\lambda = 0.002$"})]),
+    ])
 
 
+@pytest.mark.slow
 def test_html_has_mathml_and_loads_nothing_from_the_network(tmp_path, monkeypatch):
     monkeypatch.setattr(build_report.shutil, "which", lambda name: None)
-    assert build_report.export(nbformat.from_dict(MATH_NB), tmp_path) == 1  # no TeX: HTML only
+    assert build_report.export(math_notebook(), tmp_path) == 1  # no TeX: HTML only
     html = (tmp_path / "assignment1.html").read_text()
     assert html.count("<math") == 3 and "<mtable>" in html
     assert "$$" not in html and "\\frac" not in html
@@ -48,7 +52,7 @@ def test_a_failed_pdf_build_removes_the_old_pdf(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(build_report.shutil, "which", lambda name: f"/usr/bin/{name}")
     monkeypatch.setattr(build_report, "latex_source", lambda nb, res: ("", {}))
     monkeypatch.setattr(build_report, "run_xelatex", failing_xelatex)
-    assert build_report.export(nbformat.from_dict(MATH_NB), tmp_path) == 1
+    assert build_report.export(math_notebook(), tmp_path) == 1
     assert not stale.exists()
     err = capsys.readouterr().err
     assert "could not build the PDF" in err and "Traceback" not in err
@@ -68,11 +72,12 @@ def test_group_and_authors_from_config_or_environment(tmp_path, monkeypatch):
     assert "report.toml" in group and "report.toml" in authors[0]  # a visible placeholder
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("xelatex") is None, reason="XeLaTeX is not installed")
 def test_the_pdf_is_a4_with_the_group_on_the_title_page(tmp_path, monkeypatch):
     monkeypatch.setenv("ASSIGNMENT1_GROUP", "Group 42")
     monkeypatch.setenv("ASSIGNMENT1_AUTHORS", "Ada Lovelace; Alan Turing")
-    assert build_report.export(nbformat.from_dict(MATH_NB), tmp_path) == 0
+    assert build_report.export(math_notebook(), tmp_path) == 0
     pdf = tmp_path / "assignment1.pdf"
     if shutil.which("pdfinfo") is None:
         pytest.skip("pdfinfo (poppler-utils) is not installed")
@@ -86,6 +91,7 @@ def test_the_pdf_is_a4_with_the_group_on_the_title_page(tmp_path, monkeypatch):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless Chromium installed (Debian: apt-get "
                                              "install chromium); the offline-HTML test needs one")
@@ -96,7 +102,7 @@ def test_html_maths_renders_offline_in_a_real_browser(tmp_path, monkeypatch):
     if built.is_file():
         html_path = built  # the real report, when `make report` has run
     else:
-        build_report.export(nbformat.from_dict(MATH_NB), tmp_path)
+        build_report.export(math_notebook(), tmp_path)
         html_path = tmp_path / "assignment1.html"
     screenshot = ROOT / "build" / "browser" / "assignment1-offline.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +145,7 @@ def visible_text(dom: str) -> str:
     return " ".join(parser.parts)
 
 
+@pytest.mark.slow
 def test_make_report_refuses_a_build_path_that_is_a_file(tmp_path):
     out = tmp_path / "build"
     out.write_text("not a folder")

@@ -29,17 +29,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import nbformat
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-from nbconvert import HTMLExporter, LatexExporter
+from typing import TYPE_CHECKING
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
+
+if TYPE_CHECKING:
+    import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "assignment1.ipynb"
@@ -77,13 +75,6 @@ class BuildError(Exception):
     """A failure with a message for the user (printed without a traceback)."""
 
 
-class _LocalKernelManager(AsyncKernelManager):
-    """Talks to the kernel over local sockets (IPC) rather than loopback TCP."""
-
-    def __init__(self, **kwargs):
-        super().__init__(transport="ipc", **kwargs)
-
-
 def group_details(config: Path = CONFIG) -> tuple[str, list[str]]:
     """(group, authors) from the environment, else report.toml, else visible placeholders."""
     data = {}
@@ -100,8 +91,22 @@ def group_details(config: Path = CONFIG) -> tuple[str, list[str]]:
     return group or PLACEHOLDER_GROUP, authors or PLACEHOLDER_AUTHORS
 
 
+# The Jupyter stack (nbformat, nbclient, nbconvert) is imported where it is used: importing
+# it costs about a second, which the quick test loop should not pay for tests that do not
+# build a report.
+
 def execute(out_dir: Path, quick: bool, timeout: int) -> nbformat.NotebookNode:
     """Run every cell in a fresh kernel with the project root as working directory."""
+    import nbformat
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+
+    class LocalKernelManager(AsyncKernelManager):
+        """Talks to the kernel over local sockets (IPC) rather than loopback TCP."""
+
+        def __init__(self, **kwargs):
+            super().__init__(transport="ipc", **kwargs)
+
     nb = nbformat.read(NOTEBOOK, as_version=4)
     env = {"ASSIGNMENT1_BUILD": "1", "ASSIGNMENT1_OUT": str(out_dir.resolve()),
            "ASSIGNMENT1_QUICK": "1" if quick else "0"}
@@ -109,7 +114,7 @@ def execute(out_dir: Path, quick: bool, timeout: int) -> nbformat.NotebookNode:
     os.environ.update(env)  # the kernel inherits the environment of this process
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                kernel_manager_class=_LocalKernelManager,
+                                kernel_manager_class=LocalKernelManager,
                                 resources={"metadata": {"path": str(ROOT)}})
         client.execute()
     finally:
@@ -165,6 +170,9 @@ def mathml_markdown(text: str) -> str:
 
 def offline_html(nb: nbformat.NotebookNode, resources: dict) -> str:
     """The report as one page that renders its maths with the network off."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
     nb = nbformat.from_dict(nb)  # a copy: the PDF route keeps the TeX
     for cell in nb.cells:
         if cell.cell_type == "markdown":
@@ -198,6 +206,8 @@ def remote_resources(html: str) -> list[str]:
 # --- PDF: nbconvert's LaTeX, A4, our own XeLaTeX run ---------------------------------------
 
 def latex_source(nb: nbformat.NotebookNode, resources: dict) -> tuple[str, dict]:
+    from nbconvert import LatexExporter
+
     tex, out = LatexExporter(exclude_input=True, exclude_input_prompt=True,
                              exclude_output_prompt=True).from_notebook_node(nb, resources)
     tex, n = re.subn(r"\\documentclass\[([^\]]*)\]\{article\}",
@@ -301,6 +311,9 @@ def main() -> int:
               f"that name. Move or delete the file, or pass --out OTHER_FOLDER.", file=sys.stderr)
         return 1
     out_dir.mkdir(parents=True, exist_ok=True)
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
     start = time.perf_counter()
     try:
         nb = execute(out_dir, args.quick, args.timeout)
