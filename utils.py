@@ -31,6 +31,7 @@ __all__ = [
     "load_binary_dataset",
     "load_full_mnist",
     "plot_loss",
+    "smallest_printed_font",
     "stack_transposed",
 ]
 
@@ -271,6 +272,23 @@ def plot_loss(
     prefix = f"{label} " if label else ""
     ax.plot(mid_steps, mean, label=f"{prefix}(mean over {n} steps)")
     ax.fill_between(mid_steps, low, high, alpha=0.2, label=f"{prefix}({what} over {n} steps)")
+
+
+#: Printed width of a report figure, inches: nbconvert's LaTeX shrinks images to at most
+#: 0.9 of the line width, and an A4 page with its 1-inch margins has a 6.27-inch line.
+PRINT_WIDTH_IN = 0.9 * (8.27 - 2.0)
+
+
+def smallest_printed_font(fig, print_width_in: float = PRINT_WIDTH_IN) -> float:
+    """The smallest text of ``fig`` in points once printed ``print_width_in`` wide (or at its
+    own size if narrower): the font size that matters to a reader of the PDF."""
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    width = fig.get_tightbbox(renderer).width  # inches, as savefig(bbox_inches="tight")
+    scale = min(1.0, print_width_in / width)
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
+    return min(sizes) * scale if sizes else float("inf")
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:

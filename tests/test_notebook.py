@@ -99,6 +99,8 @@ def test_notebook_runs_end_to_end(tmp_path):
         assert set(metrics["task4"][key]) == {"2.0", "0.2", "0.02", "0.002"}
     for lam, norm in metrics["task4"]["l2_norm"].items():
         assert metrics["task4"]["l2_norm_squared"][lam] == pytest.approx(norm ** 2)
+    small = {name: pt for name, pt in metrics["figures_smallest_font_pt"].items() if pt < 8}
+    assert not small, f"text below 8 pt in the printed figures: {small}"
     figures = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     assert len(figures) >= 10 and "task4b_weights.png" in figures
 
