@@ -147,36 +147,30 @@ def seed_study(data: tuple[np.ndarray, ...], seeds: range | list[int],
             "val_accuracy": np.array(accuracy), "metrics": metrics}
 
 
-def _decorate(ax: Any, title: str, ylabel: str, ylim: tuple[float, float]) -> None:
-    ax.set_ylim(*ylim)
-    ax.set_xlabel("Gradient steps")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend()
-
-
 def plot_loss(run: Run, ax: Any) -> None:
     """Task 2b: training loss (a band over one epoch's batches) and validation loss."""
     steps_per_epoch = len(run.trainer.X_train) // run.trainer.batch_size
     utils.plot_loss(run.train_history["loss"], "Training loss",
                     npoints_to_average=steps_per_epoch, band="quantile", ax=ax)
     utils.plot_loss(run.val_history["loss"], "Validation loss", ax=ax)
-    _decorate(ax, "Task 2b: logistic regression (2 vs 3), loss", "Cross entropy loss", (0, 0.2))
+    utils.label_steps_plot(ax, "Task 2b: logistic regression (2 vs 3), loss",
+                           "Cross entropy loss", (0, 0.2))
 
 
 def plot_accuracy(run: Run, ax: Any) -> None:
     """Task 2c: training and validation accuracy at every validation check."""
     utils.plot_loss(run.train_history["accuracy"], "Training accuracy", ax=ax)
     utils.plot_loss(run.val_history["accuracy"], "Validation accuracy", ax=ax)
-    _decorate(ax, "Task 2c: logistic regression (2 vs 3), accuracy", "Accuracy", (0.93, 0.99))
+    utils.label_steps_plot(ax, "Task 2c: logistic regression (2 vs 3), accuracy", "Accuracy",
+                           (0.93, 0.99))
 
 
 def plot_shuffle_comparison(plain: Run, shuffled: Run, ax: Any) -> None:
     """Task 2e: validation accuracy without and with shuffling, over the same horizon."""
     utils.plot_loss(plain.val_history["accuracy"], "Validation accuracy, no shuffling", ax=ax)
     utils.plot_loss(shuffled.val_history["accuracy"], "Validation accuracy, shuffling", ax=ax)
-    _decorate(ax, "Task 2e: validation accuracy with and without shuffling", "Accuracy",
-              (0.93, 0.99))
+    utils.label_steps_plot(ax, "Task 2e: validation accuracy with and without shuffling",
+                           "Accuracy", (0.93, 0.99))
 
 
 def _save(plot, name: str, out_dir: Path, *runs: Run) -> Path:

@@ -295,29 +295,20 @@ def train_sweep(data: tuple[np.ndarray, ...], lambdas: tuple[float, ...] | list[
     return runs, seconds
 
 
-def _decorate(ax: Any, title: str, ylabel: str, ylim: tuple[float, float] | None = None,
-              **legend: Any) -> None:
-    if ylim is not None:
-        ax.set_ylim(*ylim)
-    ax.set_xlabel("Gradient steps")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(**legend)
-
-
 def plot_loss(run: Run, ax: Any) -> None:
     """Task 3b: training loss (windowed band) and validation loss."""
     utils.plot_loss(run.train_history["loss"], "Training loss", npoints_to_average=10,
                     band="quantile", ax=ax)
     utils.plot_loss(run.val_history["loss"], "Validation loss", ax=ax)
-    _decorate(ax, "Task 3b: softmax regression, loss", "Cross entropy loss", (0.2, 0.6))
+    utils.label_steps_plot(ax, "Task 3b: softmax regression, loss", "Cross entropy loss",
+                           (0.2, 0.6))
 
 
 def plot_accuracy(run: Run, ax: Any) -> None:
     """Task 3c: training and validation accuracy at every validation check."""
     utils.plot_loss(run.train_history["accuracy"], "Training accuracy", ax=ax)
     utils.plot_loss(run.val_history["accuracy"], "Validation accuracy", ax=ax)
-    _decorate(ax, "Task 3c: softmax regression, accuracy", "Accuracy", (0.85, 0.95))
+    utils.label_steps_plot(ax, "Task 3c: softmax regression, accuracy", "Accuracy", (0.85, 0.95))
 
 
 def plot_weights(unregularised: Run, regularised: Run, fig: Any) -> None:
@@ -351,9 +342,9 @@ def plot_val_accuracy_per_lambda(runs: list[Run], reference: Run | None, ax: Any
                         ax=ax)
     values = np.concatenate([list(r.val_history["accuracy"].values())[5:] for r in runs])
     low = max(0.0, np.floor(values.min() * 50) / 50 - 0.01) if values.size else 0.0
-    _decorate(ax, "Task 4c: validation accuracy during training for each $\\lambda$",
-              "Validation accuracy", (low, 0.94), loc="upper center",
-              bbox_to_anchor=(0.5, -0.16), ncol=3)
+    utils.label_steps_plot(ax, "Task 4c: validation accuracy during training for each $\\lambda$",
+                           "Validation accuracy", (low, 0.94), loc="upper center",
+                           bbox_to_anchor=(0.5, -0.16), ncol=3)
 
 
 def high_frequency_share(w: np.ndarray, cutoff: float = 0.25) -> float:

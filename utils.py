@@ -26,6 +26,7 @@ __all__ = [
     "batch_loader",
     "binary_prune_dataset",
     "confusion_matrix",
+    "label_steps_plot",
     "load_binary_dataset",
     "load_full_mnist",
     "plot_loss",
@@ -219,6 +220,18 @@ def plot_loss(
     prefix = f"{label} " if label else ""
     ax.plot(mid_steps, mean, label=f"{prefix}(mean over {n} steps)")
     ax.fill_between(mid_steps, low, high, alpha=0.2, label=f"{prefix}({what} over {n} steps)")
+
+
+def label_steps_plot(ax, title: str, ylabel: str, ylim: tuple[float, float] | None = None,
+                     **legend) -> None:
+    """Title, axis labels (x: gradient steps), y-limits and legend of a training-curve plot;
+    ``legend`` goes to ``ax.legend``."""
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel("Gradient steps")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(**legend)
 
 
 #: Printed width of a report figure, inches: nbconvert's LaTeX shrinks images to at most
