@@ -39,6 +39,11 @@ __all__ = ["BaseTrainer", "EarlyStopping", "History", "ModelTrainer", "TrainingD
 
 History = dict[str, dict[int, float]]
 
+# Working copies (float32 training set, stacked feature-major images) are reused across
+# trainers when no user code can still see them: see utils.ArrayPool.
+POOL = utils.ArrayPool()
+
+
 class TrainingDiverged(FloatingPointError):
     """The loss or the weights stopped being finite during training."""
 
@@ -396,15 +401,21 @@ class ModelTrainer(BaseTrainer):
         return Y
 
     def _end(self) -> None:
-        """Drop the working copies: nothing of them outlives ``train`` in the trainer."""
+        """Hand the working copies back: the pool keeps those no user code can still see."""
+        held = [*(self._train_copy or ()), self._stacked]
         self._train_copy = self._stacked = None
+        POOL.give_unshared(held)
 
     def _batches(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if self._train_copy is None:
-            self._train_copy = (np.array(self.X_train, dtype=self._float, order="C"),
-                                np.array(self.Y_train, dtype=self._float, order="C"))
+            self._train_copy = (self._pooled_copy(self.X_train), self._pooled_copy(self.Y_train))
         X, Y = self._train_copy
         return utils.batch_loader(X, Y, self.batch_size, shuffle=self.shuffle_dataset, rng=rng)
+
+    def _pooled_copy(self, array: np.ndarray) -> np.ndarray:
+        copy = POOL.take(array.shape, self._float)
+        np.copyto(copy, array, casting="unsafe")
+        return copy
 
     def _stacked_images(self) -> np.ndarray:
         """(D', N_train + N_val) feature-major copy of both image sets, built once.
@@ -422,7 +433,7 @@ class ModelTrainer(BaseTrainer):
             self._constant_values = low[constant].astype(np.float64)
             shape = (len(self._varying), len(X_train) + len(self.X_val))
             self._stacked = utils.stack_transposed([X_train, self.X_val], dtype=self._float,
-                                                   out=np.empty(shape, dtype=self._float),
+                                                   out=POOL.take(shape, self._float),
                                                    columns=self._varying)
         return self._stacked
 

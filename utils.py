@@ -14,6 +14,7 @@ Targets are integer column vectors of shape (N, 1).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import matplotlib.pyplot as plt
@@ -23,6 +24,7 @@ import mnist
 
 __all__ = [
     "DEFAULT_SEED",
+    "ArrayPool",
     "batch_loader",
     "binary_prune_dataset",
     "confusion_matrix",
@@ -92,6 +94,60 @@ def batch_loader(
         for i in range(num_batches):
             sl = slice(i * batch_size, (i + 1) * batch_size)
             yield X[sl], Y[sl]
+
+
+class ArrayPool:
+    """Keeps large working arrays after use, to hand them out again instead of new ones.
+
+    Memory that a process gives back and asks for again must be mapped in anew, page by
+    page; on a virtual machine that costs milliseconds per megabyte. A trainer takes its
+    float32 working copies (about 150 MB for tasks 3-4) from a pool and gives them back when
+    it is done, so the next trainer with the same shapes (a report trains several models; a
+    student reruns cells) reuses the same memory. Measured on the project's machine (`make
+    bench`, six runs each): a 20-epoch softmax training right after other memory-hungry work
+    took 1.20-1.28 s with fresh copies and 0.96-1.00 s from the pool; two trainings back to
+    back gain only about 1%.
+
+    Safety: an array is kept only when nothing else refers to it. Every NumPy view holds a
+    reference to the array that owns its memory, so a batch a model kept (``self.last_X =
+    X``), a slice, or a buffer export all make the array ineligible: memory any user code
+    can still see is never handed out again.
+    """
+
+    def __init__(self, max_bytes: int = 512 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._free: dict[tuple, np.ndarray] = {}
+
+    def take(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array: a kept one of this shape and dtype, or a new one."""
+        key = (tuple(shape), np.dtype(dtype).str)
+        array = self._free.pop(key, None)
+        return array if array is not None else np.empty(shape, dtype=dtype)
+
+    def give_unshared(self, arrays: list[np.ndarray | None]) -> int:
+        """Keep those of ``arrays`` that nothing else refers to; empties the list.
+
+        The caller must drop its own other references first (the list is the last one).
+        Returns how many arrays were kept.
+        """
+        kept = 0
+        while arrays:
+            array = arrays.pop()
+            if array is None or array.base is not None or not array.flags.c_contiguous:
+                continue
+            # two references: the name `array` and getrefcount's own argument; any more
+            # means a view, a buffer or another name still sees this memory
+            if sys.getrefcount(array) > 2:
+                continue
+            self._free[(array.shape, array.dtype.str)] = array
+            kept += 1
+            del array
+        while sum(a.nbytes for a in self._free.values()) > self.max_bytes:
+            self._free.pop(next(iter(self._free)))
+        return kept
+
+    def clear(self) -> None:
+        self._free.clear()
 
 
 def stack_transposed(arrays: list[np.ndarray], dtype=np.float32, block: int = 128,

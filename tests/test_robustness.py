@@ -1,6 +1,5 @@
-"""Bad inputs get a clear error naming the argument; divergence is never silent; no memory a
-model can hold is ever written again; the sweep is safe. Each test reproduces a probe that
-once gave a wrong answer or a bad error."""
+"""Bad inputs get a clear error naming the argument; divergence is never silent; the pool and
+the sweep are safe. Each test reproduces a probe that once gave a wrong answer or a bad error."""
 
 from __future__ import annotations
 
@@ -132,7 +131,7 @@ def test_reentrant_train_is_refused():
                   *separable(np.random.default_rng(1))).train(1)
 
 
-# --- 3. memory a model kept is never written again (the pool that did so is gone) -----------
+# --- 3. the pool never hands out memory a model kept ----------------------------------------
 
 def test_a_batch_the_model_kept_is_never_overwritten_by_the_next_trainer():
     class Keeping(task2a.BinaryModel):

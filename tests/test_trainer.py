@@ -271,7 +271,7 @@ def test_interrupted_training_hands_back_float64_weights():
     with pytest.raises(KeyboardInterrupt):
         t.train(5)
     assert model.w.dtype == np.float64 and np.any(model.w != 0)
-    assert t._stacked is None and t._train_copy is None  # the copies are dropped
+    assert t._stacked is None and t._train_copy is None  # copies went back to the pool
 
 
 def test_a_graders_course_style_subclass_trains_and_stops_early():

@@ -164,6 +164,50 @@ def test_stack_transposed():
         utils.stack_transposed([a, np.zeros((2, 4))])
 
 
+def _given_back(pool, shape, dtype, marker):
+    """Take an array, mark it, give it back with no other reference; return its address."""
+    arrays = [pool.take(shape, dtype)]
+    arrays[0][...] = marker
+    address = arrays[0].ctypes.data
+    assert pool.give_unshared(arrays) == 1 and arrays == []
+    return address
+
+
+def test_array_pool_reuses_by_shape_and_dtype():
+    pool = utils.ArrayPool(max_bytes=10_000)
+    address = _given_back(pool, (10, 20), np.float32, 7)
+    a = pool.take((10, 20), np.float32)
+    assert a.ctypes.data == address and np.all(a == 7)  # the same memory, handed out again
+    assert pool.take((10, 20), np.float32).ctypes.data != address  # and only once
+    _given_back(pool, (10, 20), np.float32, 7)
+    assert pool.take((10, 20), np.float64).shape == (10, 20)  # another dtype: a new array
+    assert pool.take((20, 10), np.float32).shape == (20, 10)  # another shape: a new array
+
+
+def test_array_pool_never_keeps_memory_that_someone_can_still_see():
+    pool = utils.ArrayPool(max_bytes=10_000)
+    array = pool.take((10, 10), np.float64)
+    kept_view = array[:5]  # e.g. a batch a model stored as self.last_X
+    arrays = [array]
+    del array
+    assert pool.give_unshared(arrays) == 0
+    assert pool.take((10, 10), np.float64).ctypes.data != kept_view.base.ctypes.data
+    other = np.empty((10, 10))
+    alias = other  # a second name
+    assert pool.give_unshared([other]) == 0 and alias is other
+    base = np.empty((10, 10))
+    assert pool.give_unshared([base[:5]]) == 0  # a view itself is never kept
+
+
+def test_array_pool_respects_its_cap():
+    pool = utils.ArrayPool(max_bytes=1000)
+    _given_back(pool, (100,), np.float64, 1)  # 800 bytes
+    small = _given_back(pool, (10,), np.float64, 2)  # 80 bytes
+    _given_back(pool, (50,), np.float64, 3)  # 400 more: over the cap, the oldest goes
+    assert sorted(a.size for a in pool._free.values()) == [10, 50]
+    assert pool.take((10,), np.float64).ctypes.data == small
+
+
 def test_confusion_matrix_counts_small_integer_dtypes_in_the_right_cell():
     labels = np.array([16, 0, 3], dtype=np.uint8)
     predictions = np.array([15, 0, 4], dtype=np.uint8)
