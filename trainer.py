@@ -77,7 +77,10 @@ def _check_data(X_train, Y_train, X_val, Y_val, who: str) -> None:
                              f"got X_{name} {X.shape} and Y_{name} {Y.shape}")
         if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
             raise TypeError(f"{who}: X_{name} must hold numbers, got dtype {X.dtype}")
-        if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        # a finite sum proves every value finite; only a NaN, an inf or an overflowing sum
+        # needs the element-wise look (one pass, no temporary array)
+        if np.issubdtype(X.dtype, np.floating) and not np.isfinite(np.add.reduce(X, axis=None)) \
+                and not np.isfinite(X).all():
             raise ValueError(f"{who}: X_{name} contains NaN or infinite values; check the "
                              f"images before training")
     if X_val.shape[1] != X_train.shape[1] or Y_val.shape[1:] != Y_train.shape[1:]:

@@ -75,6 +75,13 @@ def test_nan_pixels_are_refused_before_training():
         logistic(X=X, Y=Y)
 
 
+def test_huge_but_finite_inputs_are_not_mistaken_for_nan():
+    rng = np.random.default_rng(0)
+    X, Y = separable(rng)
+    X[:2, 0] = 1e308  # their sum overflows to inf; every value is still finite
+    logistic(X=X, Y=Y)  # accepted: the element-wise check runs and finds nothing
+
+
 # --- 4. integer weights, 7. arguments checked up front -------------------------------------
 
 def test_integer_weights_are_refused_not_truncated():
