@@ -79,7 +79,10 @@ def _check_data(X_train, Y_train, X_val, Y_val, who: str) -> None:
             raise TypeError(f"{who}: X_{name} must hold numbers, got dtype {X.dtype}")
         # a finite sum proves every value finite; only a NaN, an inf or an overflowing sum
         # needs the element-wise look (one pass, no temporary array)
-        if np.issubdtype(X.dtype, np.floating) and not np.isfinite(np.add.reduce(X, axis=None)) \
+        if np.issubdtype(X.dtype, np.floating):
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = np.add.reduce(X, axis=None)
+        if np.issubdtype(X.dtype, np.floating) and not np.isfinite(total) \
                 and not np.isfinite(X).all():
             raise ValueError(f"{who}: X_{name} contains NaN or infinite values; check the "
                              f"images before training")
