@@ -67,6 +67,14 @@ def _check_learning_rate(value: Any, who: str) -> float:
     return float(value)
 
 
+def _all_finite(X: np.ndarray) -> bool:
+    """No NaN or inf in X. A finite sum proves it in one pass without a temporary array; only
+    a NaN, an inf or a sum that overflows needs the element-wise look."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(X, axis=None)
+    return bool(np.isfinite(total)) or bool(np.isfinite(X).all())
+
+
 def _check_data(X_train, Y_train, X_val, Y_val, who: str) -> None:
     for name, X, Y in (("train", X_train, Y_train), ("val", X_val, Y_val)):
         if not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray):
@@ -77,13 +85,7 @@ def _check_data(X_train, Y_train, X_val, Y_val, who: str) -> None:
                              f"got X_{name} {X.shape} and Y_{name} {Y.shape}")
         if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
             raise TypeError(f"{who}: X_{name} must hold numbers, got dtype {X.dtype}")
-        # a finite sum proves every value finite; only a NaN, an inf or an overflowing sum
-        # needs the element-wise look (one pass, no temporary array)
-        if np.issubdtype(X.dtype, np.floating):
-            with np.errstate(over="ignore", invalid="ignore"):
-                total = np.add.reduce(X, axis=None)
-        if np.issubdtype(X.dtype, np.floating) and not np.isfinite(total) \
-                and not np.isfinite(X).all():
+        if np.issubdtype(X.dtype, np.floating) and not _all_finite(X):
             raise ValueError(f"{who}: X_{name} contains NaN or infinite values; check the "
                              f"images before training")
     if X_val.shape[1] != X_train.shape[1] or Y_val.shape[1:] != Y_train.shape[1:]:
