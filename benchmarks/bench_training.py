@@ -207,8 +207,10 @@ def main() -> int:
     sweep_ratio = statistics.median(a / b for a, b in sweeps)
     print(f"five softmax models: sweep / one after another      {sweep_ratio:8.3f}   "
           f"(target <= 0.40; {sweeps[-1][0]:.1f} s against {sweeps[-1][1]:.1f} s)")
+    notebook_ratio = None
     if nb is not None:
         one = statistics.median(proj_times) * 50 / args.epochs
+        notebook_ratio = nb["wall"] / one
         print(f"notebook / one 50-epoch softmax training            {nb['wall'] / one:8.2f}   "
               f"(target <= 3.5; {nb['wall']:.1f} s against {one:.1f} s)")
 
@@ -221,7 +223,7 @@ def main() -> int:
         print(f"full notebook execution: {nb['wall']:.1f} s wall, peak RSS of the kernel "
               f"{nb['kernel_rss'] / 2**20:.0f} MiB (target < 1024 MiB)")
     ok = proj / yard <= 0.33 and same == "same" and sweep_ratio <= 0.40
-    ok = ok and (nb is None or nb["kernel_rss"] < 2**30)
+    ok = ok and (nb is None or (nb["kernel_rss"] < 2**30 and notebook_ratio <= 3.5))
     return 0 if ok else 1
 
 
