@@ -51,7 +51,8 @@ lint: venv
 
 lock: venv
 	$(PY) -m pip install --quiet --disable-pip-version-check pip-tools
-	$(PY) -m piptools compile --quiet --strip-extras --no-header \
+	$(PY) -m piptools compile --quiet --strip-extras --no-header --no-emit-index-url \
+		--no-emit-find-links \
 		--output-file requirements.lock requirements.txt
 
 hooks: venv
