@@ -242,12 +242,14 @@ def cross_entropy_gradient(X: np.ndarray, outputs: np.ndarray, targets: np.ndarr
     the L2 term (task 4a), because both pair their output function with its cross entropy.
     Args:
         X: (N, 785) images; outputs, targets: (N, K); w: (785, K).
+        l2_reg_lambda: a number, or (K,) numbers, one per column (several models at once).
     Returns:
         (785, K) in the dtype of X and outputs.
     """
     error = outputs - targets.astype(outputs.dtype, copy=False)
-    grad = X.T @ error / X.shape[0]
-    if l2_reg_lambda:
+    grad = X.T @ error
+    grad /= X.shape[0]
+    if np.any(l2_reg_lambda):
         grad += l2_reg_lambda * w
     assert grad.shape == w.shape, f"Grad shape: {grad.shape}, w: {w.shape}"
     return grad

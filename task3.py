@@ -27,8 +27,9 @@ import numpy as np
 
 import task3a
 import utils
+from task2a import cross_entropy_gradient
 from task3a import SoftmaxModel, check_one_hot, one_hot_encode, pre_process_images
-from trainer import History, ModelTrainer, check_model, evaluate
+from trainer import History, ModelTrainer, evaluate
 
 __all__ = [
     "BATCH_SIZE",
@@ -166,9 +167,7 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
 
     def _begin(self) -> None:
         super()._begin()
-        models = self._models(self.model)
-        for m in models:  # l2_reg_lambda may have been changed since the constructor
-            check_model(m, self.X_train.shape[1], type(self).__name__)
+        models = self._models(self.model)  # checked by train(), l2_reg_lambda included
         self._k = models[0].w.shape[1]
         self._W = np.concatenate([m.w for m in models], axis=1).astype(self._float)
         self._lambda_cols = np.repeat([float(m.l2_reg_lambda) for m in models],
@@ -184,24 +183,23 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
             m.w[...] = self._W[:, self._block(index)]
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> np.ndarray:
-        """One step for every model still training; returns their batch losses, (M,)."""
+        """One step for every model still training; returns their batch losses, (M,).
+
+        The maths is the models' own (``task3a.softmax``, ``cross_entropy_gradient`` with
+        one lambda per column), applied to all models' columns at once.
+        """
         n, k = X_batch.shape[0], self._k
-        labels = Y_batch.argmax(axis=1)
+        m = self._W.shape[1] // k
         with task3a.underflow_is_fine():
-            p = (X_batch @ self._W).reshape(n, -1, k)  # logits, then probabilities, in place
-            p -= p.max(axis=2, keepdims=True)  # the row max: exp cannot overflow
-            np.exp(p, out=p)
-            p /= p.sum(axis=2, keepdims=True)
-            true = p[np.arange(n), :, labels]  # (n, M): probability of the true class
-            # the same mean cross entropy as SoftmaxTrainer's (clipped only at 0), in float64
+            logits = X_batch @ self._W
+        p = task3a.softmax(logits.reshape(-1, k)).reshape(n, m * k)
+        true = p.reshape(n, m, k)[np.arange(n), :, Y_batch.argmax(axis=1)]  # (n, M)
+        with task3a.underflow_is_fine():  # the mean cross entropy, clipped only at 0
             losses = -np.log(np.maximum(true, np.finfo(p.dtype).tiny)).sum(
                 axis=0, dtype=np.float64) / n
-            p -= Y_batch[:, None, :]  # the error Y_hat - Y
-            grad = X_batch.T @ p.reshape(n, -1)
-            grad /= n
-            grad += self._lambda_cols * self._W
-            grad *= self._lr_cols
-            self._W -= grad
+        grad = cross_entropy_gradient(X_batch, p, np.tile(Y_batch, m), self._W, self._lambda_cols)
+        grad *= self._lr_cols  # 0 for a model that has stopped
+        self._W -= grad
         return losses
 
     def validation_step(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

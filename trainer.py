@@ -381,12 +381,13 @@ class ModelTrainer(BaseTrainer):
     Performance): the training images are copied once into the training dtype (float32
     by default), so batches are gathered from half the bytes and never converted one by
     one; the validation checks, five passes over 30,000 images per epoch and most of the
-    work, use one feature-major copy of the training and validation images (785, N_train +
-    N_val): each check is a single product ``w^T X^T`` for both sets, and the loss and both
-    accuracies come from those logits (no softmax is needed for an argmax). The loss is
-    reduced in float64. The fast path is for linear models (logits = X w), which declare
-    it with ``logits_from_transposed``; any other model (a grader's own) is validated
-    through its ``forward`` instead.
+    work, use one feature-major copy of the training and validation images that keeps only
+    the features varying somewhere (``_stacked_images``): each check is a single product
+    for both sets (``_class_major``), and the loss and both accuracies come from those
+    logits (no softmax is needed for an argmax). The loss is reduced in float64. The fast
+    path is for linear models (logits = X w), which declare it with
+    ``logits_from_transposed``; any other model (a grader's own) is validated through its
+    ``forward`` instead.
     """
 
     maths: Any = None
