@@ -305,11 +305,6 @@ def relative_class_major_accuracies(d: np.ndarray, labels: np.ndarray) -> np.nda
     return (predicted == labels).mean(axis=-1)
 
 
-def accuracy_unchecked(labels: np.ndarray, logits: np.ndarray) -> float:
-    """Accuracy from (N, 1) integer labels and (N, K) logits, without input checks."""
-    return float(np.mean(predicted_classes(logits) == labels[:, 0]))
-
-
 def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarray) -> GradientCheck:
     """The course's check on every weight: central differences (eps = 1e-3) of
     cross entropy + lambda/2 ||w||^2 within eps^2 of ``backward``.
