@@ -99,18 +99,29 @@ def check_probabilities(outputs: np.ndarray, who: str) -> None:
                          f"forward()), got {bad!r}")
 
 
-def _binary_shapes(targets, outputs, who: str, outputs_name: str = "outputs"):
+def checked_pair(targets, outputs, who: str, outputs_name: str, columns: int | None,
+                 check_target_values) -> tuple[np.ndarray, np.ndarray]:
+    """``targets`` and ``outputs`` (or logits) as float arrays of one (N, columns) shape.
+
+    ``columns`` None allows any K; ``check_target_values(targets, who)`` checks the targets'
+    domain. NaN logits are refused. Errors name the argument and what came instead.
+    """
     targets = as_float_array(targets, "targets", who)
     outputs = as_float_array(outputs, outputs_name, who)
     check_targets(targets, outputs, who, outputs_name)
-    if outputs.ndim != 2 or outputs.shape[1] != 1:
-        raise ValueError(f"{who}: targets and {outputs_name} must have shape (N, 1), got "
+    if outputs.ndim != 2 or (columns is not None and outputs.shape[1] != columns):
+        want = "(N, K)" if columns is None else f"(N, {columns})"
+        raise ValueError(f"{who}: targets and {outputs_name} must have shape {want}, got "
                          f"{outputs.shape}")
-    check_binary_targets(targets, who)
+    check_target_values(targets, who)
     if outputs_name == "logits" and np.isnan(outputs).any():
         raise ValueError(f"{who}: logits contain NaN; the weights have diverged or the "
                          f"inputs hold NaN")
     return targets, outputs
+
+
+def _binary_shapes(targets, outputs, who: str, outputs_name: str = "outputs"):
+    return checked_pair(targets, outputs, who, outputs_name, 1, check_binary_targets)
 
 
 def pre_process_images(X: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ from task2a import (
     check_l2_reg_lambda,
     check_probabilities,
     check_targets,
+    checked_pair,
     cross_entropy_gradient,
     numerical_gradient_check,
     pre_process_images,
@@ -107,17 +108,7 @@ def check_one_hot(targets: np.ndarray, who: str) -> None:
 
 
 def _one_hot_shapes(targets, outputs, who: str, outputs_name: str = "outputs"):
-    targets = as_float_array(targets, "targets", who)
-    outputs = as_float_array(outputs, outputs_name, who)
-    check_targets(targets, outputs, who, outputs_name)
-    if outputs.ndim != 2:
-        raise ValueError(f"{who}: targets and {outputs_name} must be (N, K) arrays, got shape "
-                         f"{outputs.shape}")
-    check_one_hot(targets, who)
-    if outputs_name == "logits" and np.isnan(outputs).any():
-        raise ValueError(f"{who}: logits contain NaN; the weights have diverged or the "
-                         f"inputs hold NaN")
-    return targets, outputs
+    return checked_pair(targets, outputs, who, outputs_name, None, check_one_hot)
 
 
 def softmax_cross_entropy_unchecked(targets: np.ndarray, outputs: np.ndarray) -> float:
