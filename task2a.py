@@ -93,8 +93,9 @@ def check_binary_targets(targets: np.ndarray, who: str) -> None:
 
 def check_probabilities(outputs: np.ndarray, who: str) -> None:
     """Raise ValueError unless every output is a probability in [0, 1] (NaN is not)."""
-    if outputs.size and not ((outputs >= 0) & (outputs <= 1)).all():
-        bad = outputs[~((outputs >= 0) & (outputs <= 1))].ravel()[0]
+    valid = (outputs >= 0) & (outputs <= 1)
+    if not valid.all():
+        bad = outputs[~valid].ravel()[0]
         raise ValueError(f"{who}: outputs must be probabilities in [0, 1] (the model's "
                          f"forward()), got {bad!r}")
 

@@ -99,7 +99,7 @@ class SoftmaxTrainer(ModelTrainer):
 
     @staticmethod
     def _accuracy_targets(Y: np.ndarray) -> np.ndarray:
-        return Y.argmax(axis=1).reshape(-1, 1)  # class labels, computed once instead of per check
+        return Y.argmax(axis=1)  # (N,) class labels, computed once instead of per check
 
     def validation_step(self) -> tuple[float, float, float]:
         """The validation loss and both accuracies from one class-major product.
@@ -112,18 +112,10 @@ class SoftmaxTrainer(ModelTrainer):
         w = self.model.w
         d = self._class_major(w[:, 1:] - w[:, :1])  # (K - 1, N_train + N_val)
         n_train = self.X_train.shape[0]
-        return (float(task3a.relative_class_major_losses(d[:, n_train:], self._class_val)),
+        return (float(task3a.relative_class_major_losses(d[:, n_train:], self._labels_val)),
                 float(task3a.relative_class_major_accuracies(d[:, :n_train],
-                                                             self._class_train)),
-                float(task3a.relative_class_major_accuracies(d[:, n_train:], self._class_val)))
-
-    @property
-    def _class_train(self) -> np.ndarray:
-        return self._labels_train[:, 0]
-
-    @property
-    def _class_val(self) -> np.ndarray:
-        return self._labels_val[:, 0]
+                                                             self._labels_train)),
+                float(task3a.relative_class_major_accuracies(d[:, n_train:], self._labels_val)))
 
     def batch_loss(self, Y_batch: np.ndarray, outputs: np.ndarray) -> float:
         return task3a.softmax_cross_entropy_unchecked(Y_batch, outputs)
@@ -210,11 +202,11 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
         relative = (W[:, :, 1:] - W[:, :, :1]).reshape(self._W.shape[0], -1)  # (D, M (K - 1))
         d = self._class_major(relative).reshape(m, k - 1, -1)  # (M, K - 1, N)
         n_train = self.X_train.shape[0]
-        val_loss = task3a.relative_class_major_losses(d[:, :, n_train:], self._class_val)
+        val_loss = task3a.relative_class_major_losses(d[:, :, n_train:], self._labels_val)
         accuracy_train = task3a.relative_class_major_accuracies(d[:, :, :n_train],
-                                                                self._class_train)
+                                                                self._labels_train)
         accuracy_val = task3a.relative_class_major_accuracies(d[:, :, n_train:],
-                                                              self._class_val)
+                                                              self._labels_val)
         return val_loss, accuracy_train, accuracy_val
 
     def _record_check(self, epoch: int, results: tuple[Any, Any, Any]) -> None:

@@ -98,10 +98,9 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 def check_one_hot(targets: np.ndarray, who: str) -> None:
     """Raise ValueError unless every row of ``targets`` is one-hot (one 1, the rest 0)."""
-    if targets.size and not (((targets == 0) | (targets == 1)).all()
-                             and (targets.sum(axis=1) == 1).all()):
-        rows = np.flatnonzero(~(((targets == 0) | (targets == 1)).all(axis=1)
-                                & (targets.sum(axis=1) == 1)))
+    one_hot = ((targets == 0) | (targets == 1)).all(axis=1) & (targets.sum(axis=1) == 1)
+    if not one_hot.all():
+        rows = np.flatnonzero(~one_hot)
         raise ValueError(f"{who}: targets must be one-hot rows (a single 1, the rest 0), "
                          f"row {rows[0]} is {targets[rows[0]].tolist()}; encode labels with "
                          f"one_hot_encode")

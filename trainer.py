@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 import utils
-from task2a import underflow_is_fine
+from task2a import check_l2_reg_lambda, underflow_is_fine
 
 __all__ = ["BaseTrainer", "EarlyStopping", "History", "ModelTrainer", "TrainingDiverged",
            "check_count", "check_model", "evaluate"]
@@ -106,9 +106,7 @@ def check_model(model: Any, n_features: int, who: str) -> None:
     if w.ndim == 2 and w.shape[0] != n_features:
         raise ValueError(f"{who}: model.w has shape {w.shape} but the images have "
                          f"{n_features} columns; expected ({n_features}, K)")
-    lam = getattr(model, "l2_reg_lambda", 0.0)
-    if isinstance(lam, bool) or not isinstance(lam, Real) or not (np.isfinite(lam) and lam >= 0):
-        raise ValueError(f"{who}: model.l2_reg_lambda must be a finite number >= 0, got {lam!r}")
+    check_l2_reg_lambda(getattr(model, "l2_reg_lambda", 0.0), f"{who}: model")
 
 
 class EarlyStopping:
