@@ -70,10 +70,13 @@ def make_handin(build: Path) -> tuple[Path, Path, list[str], list[str]]:
                 for m in sorted(needed - {Path(n).stem for n in names})]
     target = out / "assignment_code.zip"
     tmp = out / ".assignment_code.zip.part"
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name in names:
-            archive.write(ROOT / name, name)
-    tmp.replace(target)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name in names:
+                archive.write(ROOT / name, name)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)  # an interrupted zip leaves no partial file
     shutil.copy2(pdf, out / "assignment1.pdf")
     return target, out / "assignment1.pdf", names, warnings
 
