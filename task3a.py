@@ -82,17 +82,22 @@ def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 @underflow_is_fine()
-def softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray, axis: int | None = None) -> np.ndarray:
     """Row-wise softmax of logits z (N, K), finite for any finite z.
 
+    With ``axis``, z may have any number of dimensions and the classes lie along ``axis``:
+    e.g. class-major (M, K, N) logits of M models with ``axis=1``, whose short reductions
+    then run along the long, contiguous N axis (several times faster than over rows of 10).
     Float dtypes are kept; integers give float64.
     """
     z = as_float_array(z, "z", "softmax")
-    if z.ndim != 2:
-        raise ValueError(f"softmax: z must have shape (N, K), got {z.shape}")
-    e = z - z.max(axis=1, keepdims=True)  # <= 0: exp cannot overflow
+    if axis is None:
+        if z.ndim != 2:
+            raise ValueError(f"softmax: z must have shape (N, K), got {z.shape}")
+        axis = 1
+    e = z - z.max(axis=axis, keepdims=True)  # <= 0: exp cannot overflow
     np.exp(e, out=e)  # exp(very negative) -> 0 is the right answer
-    e /= e.sum(axis=1, keepdims=True)  # the row max contributes exp(0) = 1: sum >= 1
+    e /= e.sum(axis=axis, keepdims=True)  # the max contributes exp(0) = 1: sum >= 1
     return e
 
 
@@ -289,8 +294,10 @@ def relative_class_major_accuracies(d: np.ndarray, labels: np.ndarray) -> np.nda
         raise ValueError("relative_class_major_accuracies: logits contain NaN, so no class is "
                          "largest; the weights have diverged (try a smaller learning rate)")
     k = d.shape[-2]
-    index = np.arange(1, k + 1, dtype=np.int16)[:, None]
-    first = np.where(d == best[..., None, :], index, np.int16(k + 1)).min(axis=-2)
+    # the first maximum's class, 1..K-1: weight the rows K-1..1 and take the largest weight
+    # among those equal to the maximum (four times faster than np.where with an index)
+    weights = np.arange(k, 0, -1, dtype=np.int8 if k < 127 else np.int32)[:, None]
+    first = (k + 1) - ((d == best[..., None, :]) * weights).max(axis=-2)
     predicted = np.where(best > 0, first, 0)  # class 0 wins when no difference is positive
     return (predicted == labels).mean(axis=-1)
 

@@ -425,11 +425,12 @@ class ModelTrainer(BaseTrainer):
         return copy
 
     def _stacked_images(self) -> np.ndarray:
-        """(D', N_train + N_val) feature-major copy of both image sets, built once.
+        """(D' + 1, N_train + N_val) feature-major copy of both image sets, built once.
 
         Only the D' features that vary somewhere are kept: the bias column and the pixels
         that are background in every image are constant, and their share of each logit is
-        one number per class (see ``_class_major``). On MNIST that drops 85 of 785 rows.
+        one number per class, which multiplies a last row of ones (see ``_class_major``).
+        On MNIST that turns 785 rows into 701.
         """
         if self._stacked is None:
             # from the float32 training copy when there is one: half the bytes to read
@@ -438,28 +439,29 @@ class ModelTrainer(BaseTrainer):
             constant = low == np.maximum(X_train.max(axis=0), self.X_val.max(axis=0))
             self._varying, self._constant = np.flatnonzero(~constant), np.flatnonzero(constant)
             self._constant_values = low[constant].astype(np.float64)
-            shape = (len(self._varying), len(X_train) + len(self.X_val))
-            self._stacked = utils.stack_transposed([X_train, self.X_val], dtype=self._float,
-                                                   out=POOL.take(shape, self._float),
-                                                   columns=self._varying)
+            varying = len(self._varying)
+            stacked = POOL.take((varying + 1, len(X_train) + len(self.X_val)), self._float)
+            utils.stack_transposed([X_train, self.X_val], dtype=self._float,
+                                   out=stacked[:varying], columns=self._varying)
+            stacked[varying] = 1
+            self._stacked = stacked
         return self._stacked
 
     def _class_major(self, W: np.ndarray) -> np.ndarray:
         """(X W)^T for the training and validation images stacked: W (D, C) -> (C, N).
 
-        One product over the varying features (rows padded to a whole number of BLAS
-        register blocks when there are more than 16) plus each class's constant share.
+        One product: the varying features' weights, then each class's constant share
+        (constant features . their weights) against the row of ones; rows are padded to a
+        whole number of BLAS register blocks when there are more than 16.
         """
         S = self._stacked_images()
-        columns = W.shape[1]
+        columns, varying = W.shape[1], len(self._varying)
         rows = columns if columns <= 16 else -(-columns // 16) * 16
         WT = np.zeros((rows, S.shape[0]), dtype=self._float)
-        WT[:columns] = W[self._varying].T
+        WT[:columns, :varying] = W[self._varying].T
+        WT[:columns, varying] = self._constant_values @ W[self._constant]
         with underflow_is_fine():
-            out = (WT @ S)[:columns]
-        if len(self._constant):
-            out += (self._constant_values @ W[self._constant]).astype(self._float)[:, None]
-        return out
+            return (WT @ S)[:columns]
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
         outputs = self.model.forward(X_batch)

@@ -281,3 +281,29 @@ def test_predicted_classes_is_argmax_with_ties(rng, layout):
     if layout == "classes-major":
         z = np.ascontiguousarray(z.T).T
     np.testing.assert_array_equal(task3a.predicted_classes(z), z.argmax(axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relative_accuracies_match_argmax_with_ties(rng, dtype):
+    """Several models' logits relative to class 0, (M, K-1, N): the first maximum wins."""
+    z = np.round(rng.normal(size=(3, 10, 400))).astype(dtype)  # many exact ties
+    z[:, :, 0] = 0.0  # all tied: class 0
+    z[:, 4, 1] = z[:, 7, 1] = 5.0  # tied between 4 and 7: class 4
+    labels = rng.integers(0, 10, 400)
+    d = z[:, 1:] - z[:, :1]
+    want = (z.argmax(axis=1) == labels).mean(axis=1)
+    np.testing.assert_array_equal(task3a.relative_class_major_accuracies(d, labels), want)
+    assert task3a.relative_class_major_accuracies(d[0], labels) == want[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_along_an_axis_is_the_row_softmax_of_each_model(rng, dtype):
+    """Class-major (M, K, N) logits with axis=1 give the same numbers as (N, K) rows."""
+    z = rng.normal(0, 3, (4, 10, 64)).astype(dtype)
+    z[1, 3, :] = 1000.0  # huge logits stay finite
+    p = task3a.softmax(z, axis=1)
+    assert p.dtype == dtype and np.isfinite(p).all()
+    for m in range(4):
+        np.testing.assert_allclose(p[m].T, task3a.softmax(z[m].T), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"\(N, K\)"):
+        task3a.softmax(z)  # without an axis only (N, K) is accepted
