@@ -307,6 +307,32 @@ def smallest_printed_font(fig, print_width_in: float = PRINT_WIDTH_IN) -> float:
     return min(sizes) * scale if sizes else float("inf")
 
 
+def figure_renders(fig, png_path=None) -> tuple[dict[str, str], dict[str, dict]]:
+    """Render ``fig`` once as PNG (at ``savefig.dpi``) and once as PDF, for display.
+
+    Returns the (data, metadata) of a Jupyter display: base64 ``image/png`` shown at the
+    size an inline figure has (``figure.dpi``), and ``application/pdf``, the vector copy
+    the PDF report uses. Writes the PNG to ``png_path`` when given. One render per format:
+    the inline backend would draw both again.
+    """
+    import base64
+    import io
+    from pathlib import Path
+
+    renders = {}
+    for fmt in ("png", "pdf"):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt)
+        renders[fmt] = buffer.getvalue()
+    if png_path is not None:
+        Path(png_path).write_bytes(renders["png"])
+    width_px = int.from_bytes(renders["png"][16:20], "big")  # the PNG header's width
+    shown = round(width_px * plt.rcParams["figure.dpi"] / plt.rcParams["savefig.dpi"])
+    data = {"image/png": base64.b64encode(renders["png"]).decode("ascii"),
+            "application/pdf": base64.b64encode(renders["pdf"]).decode("ascii")}
+    return data, {"image/png": {"width": shown}}
+
+
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts C[t, p] of examples with true class t predicted as p.
 

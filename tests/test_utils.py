@@ -222,3 +222,19 @@ def test_confusion_matrix_rows_are_true_classes():
         utils.confusion_matrix(np.array([0.5]), np.array([1]), 2)
     with pytest.raises(TypeError, match="num_classes"):
         utils.confusion_matrix(np.array([0]), np.array([1]), 2.0)
+
+
+def test_figure_renders_once_per_format_and_writes_the_png(tmp_path):
+    import base64
+
+    with plt.rc_context({"figure.dpi": 110, "savefig.dpi": 200, "savefig.bbox": "tight"}):
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot([0, 1], [1, 0])
+        data, metadata = utils.figure_renders(fig, tmp_path / "f.png")
+        plt.close(fig)
+    png = base64.b64decode(data["image/png"])
+    assert png.startswith(b"\x89PNG") and (tmp_path / "f.png").read_bytes() == png
+    assert base64.b64decode(data["application/pdf"]).startswith(b"%PDF")
+    width = int.from_bytes(png[16:20], "big")
+    assert width > 600  # 200 dpi, not the screen's 110
+    assert metadata == {"image/png": {"width": round(width * 110 / 200)}}
