@@ -244,6 +244,29 @@ def test_fast_validation_step_matches_the_course_definitions(kind):
     assert acc_val == pytest.approx(task.calculate_accuracy(X[1000:], Y[1000:], model))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_validation_product_splits_constant_rare_and_dense_features(dtype):
+    """_class_major equals (X W)^T when features are constant, rare (in < 1% of the images,
+    in the training or the validation set only) or dense."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform(-1, 1, (900, 785))
+    X[:, 784] = 1.0  # the bias
+    X[:, :103] = -1.0  # background: constant, except in the three rare features below
+    X[[3, 250], 100] = [0.5, 1.0]  # rare, training images only
+    X[[700, 899], 101] = [0.2, -0.5]  # rare, validation images only
+    X[[10, 810], 102] = 0.9  # rare, both sets
+    Y = np.eye(10)[rng.integers(0, 10, 900)]
+    t = task3.SoftmaxTrainer(task3a.SoftmaxModel(0.0), 0.1, 50, True, X[:600], Y[:600],
+                             X[600:], Y[600:], dtype=dtype)
+    W = rng.normal(size=(785, 10)).astype(dtype)
+    got = t._class_major(W)
+    assert list(t._rare) == [100, 101, 102] and len(t._dense) == 681
+    assert sorted(t._rare_images) == [3, 10, 250, 700, 810, 899]
+    assert got.dtype == dtype and got.shape == (10, 900)
+    np.testing.assert_allclose(got, (X @ W.astype(np.float64)).T,
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
+
+
 def test_trainer_drops_its_copies_after_training():
     t, _, _ = run_logistic(seed=0, epochs=1)
     assert t._stacked is None and t._train_copy is None
