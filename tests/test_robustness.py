@@ -268,10 +268,11 @@ def test_sweep_matches_separate_training_with_early_stopping(rng):
         train_alone, val_alone = t.train(40)
         assert t.early_stop_epoch == stop
         assert list(val_h["loss"]) == list(val_alone["loss"])
+        # float32 rounding: the two differ in summation order only (measured: <= 1.5e-7)
         np.testing.assert_allclose(list(val_h["loss"].values()),
-                                   list(val_alone["loss"].values()), rtol=1e-4)
+                                   list(val_alone["loss"].values()), rtol=1e-5)
         np.testing.assert_allclose(list(train_h["loss"].values()),
-                                   list(train_alone["loss"].values()), rtol=1e-4)
+                                   list(train_alone["loss"].values()), rtol=1e-5)
         assert abs(task3.calculate_accuracy(X[1000:], Y[1000:], model)
                    - task3.calculate_accuracy(X[1000:], Y[1000:], alone)) <= 0.003
         assert model.w.dtype == np.float64
