@@ -436,7 +436,7 @@ class ModelTrainer(BaseTrainer):
         adds one number per class to every logit, and so does a rare feature's lowest value:
         those shares ride on the row of ones. What a rare feature adds above its lowest
         value comes from a small product over just the images that have any
-        (``_rare_offsets``, ``_rare_images``). On MNIST: 492 of 785 rows, 208 rare
+        (``_rare_offsets``, ``_rare_images``). On MNIST: 492 of 785 features, 208 rare
         features, 4,722 of 30,000 images with a rare one (see ``_class_major``).
         """
         if self._stacked is None:

@@ -5,10 +5,11 @@ Compares, on the same machine in the same process, with repetitions interleaved:
 * the yardstick: softmax regression trained the plain way (``benchmarks/plain.py``);
 * the project: the call a user makes, ``pre_process_images`` + ``one_hot_encode`` +
   ``SoftmaxTrainer(...).train(epochs)``;
-* the memory-traffic floor: the bytes one epoch must read (the training images once
-  for the steps, then the training and validation images at each of the 5 validation
-  checks, in float32), divided by the read bandwidth NumPy reaches on this machine,
-  measured in this run.
+* a memory-traffic reference: the bytes of reading, in float32, every feature of the
+  training images once for the steps and of the training and validation images at each
+  of the 5 validation checks, divided by the read bandwidth NumPy reaches on this
+  machine, measured in this run (the trainer reads less: rare and constant features stay
+  out of its validation product, so this is a scale, not a floor).
 
 Softmax regression, 20,000 training and 10,000 validation images, batch 128, learning
 rate 0.01, shuffling on, 20 epochs. It also checks that the fast float32 path stops the
@@ -190,18 +191,18 @@ def main() -> int:
 
     bandwidth = read_bandwidth()
     n_train, n_val = len(X_train), len(X_val)
-    floor_bytes = 4 * 785 * (n_train + 5 * (n_train + n_val))
+    reference_bytes = 4 * 785 * (n_train + 5 * (n_train + n_val))
     yard = statistics.median(yard_times) / args.epochs
     proj = statistics.median(proj_times) / args.epochs
-    floor = floor_bytes / bandwidth
+    reference = reference_bytes / bandwidth
     print()
     print(f"per epoch (median of {args.repeats}, {args.epochs} epochs a run):")
     print(f"  yardstick (plain float64 schedule)   {1e3 * yard:8.1f} ms")
     print(f"  project   (SoftmaxTrainer)           {1e3 * proj:8.1f} ms")
-    print(f"  memory-traffic floor                 {1e3 * floor:8.1f} ms   "
-          f"({floor_bytes / 1e6:.0f} MB at {bandwidth / 1e9:.1f} GB/s)")
+    print(f"  memory-traffic reference             {1e3 * reference:8.1f} ms   "
+          f"({reference_bytes / 1e6:.0f} MB at {bandwidth / 1e9:.1f} GB/s)")
     print(f"  ratio project / yardstick            {proj / yard:8.3f}   (target <= 0.33)")
-    print(f"  ratio project / floor                {proj / floor:8.2f}")
+    print(f"  ratio project / reference            {proj / reference:8.2f}")
     print(f"validation accuracy: yardstick {statistics.median(yard_acc):.4f}, "
           f"project {statistics.median(proj_acc):.4f} "
           f"(difference {100 * abs(statistics.median(yard_acc) - statistics.median(proj_acc)):.2f}"
