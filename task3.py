@@ -299,6 +299,27 @@ def train_sweep(data: tuple[np.ndarray, ...], lambdas: tuple[float, ...] | list[
     return runs, seconds
 
 
+def separate_training_seconds(data: tuple[np.ndarray, ...], num_epochs: int, models: int,
+                              *, timed_epochs: int = 5) -> dict[str, float]:
+    """What ``models`` separate trainings of ``num_epochs`` with ``SoftmaxTrainer`` would
+    take, estimated from one model trained for ``timed_epochs``: its first epoch with the
+    set-up (the working copies are made during it, and it has one validation check more)
+    and the median of its later epochs.
+
+    Returns {"first_epoch", "per_epoch", "total"} in seconds.
+    """
+    trainer = SoftmaxTrainer(SoftmaxModel(0.0), LEARNING_RATE, BATCH_SIZE, SHUFFLE, *data,
+                             early_stopping=False)
+    start = time.perf_counter()
+    trainer.train(timed_epochs)
+    total = time.perf_counter() - start
+    later = trainer.epoch_seconds[1:]
+    first = total - sum(later)
+    per_epoch = float(np.median(later)) if later else first
+    return {"first_epoch": first, "per_epoch": per_epoch,
+            "total": models * (first + (num_epochs - 1) * per_epoch)}
+
+
 def plot_loss(run: Run, ax: Any) -> None:
     """Task 3b: training loss (windowed band) and validation loss."""
     utils.plot_loss(run.train_history["loss"], "Training loss", npoints_to_average=10,

@@ -25,6 +25,7 @@ overrides the two steps trains the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import Any
@@ -161,8 +162,9 @@ class BaseTrainer:
     Every argument is checked here, before anything changes; ``train`` checks
     ``num_epochs``. After ``train``: ``early_stop_epoch`` (0-based epoch in which
     training stopped early, None if the epoch budget ran out), ``best_step`` and
-    ``best_val_loss`` (the best check's step and loss), ``epochs_run`` and
-    ``global_step`` (steps taken).
+    ``best_val_loss`` (the best check's step and loss), ``epochs_run``,
+    ``global_step`` (steps taken) and ``epoch_seconds`` (wall time of each epoch, checks
+    included; the set-up before the first epoch is not in it).
     """
 
     def __init__(
@@ -213,6 +215,7 @@ class BaseTrainer:
         self.best_val_loss = float("inf")
         self.epochs_run = 0
         self.global_step = 0
+        self.epoch_seconds: list[float] = []
         self._training = False
 
     @staticmethod
@@ -255,6 +258,7 @@ class BaseTrainer:
             check_model(m, self.X_train.shape[1], type(self).__name__)
         self._training = True
         self.global_step = self.epochs_run = 0
+        self.epoch_seconds = []
         self._stoppers = [EarlyStopping(self.patience, self.early_stopping) for _ in models]
         self._histories = [({"loss": {}, "accuracy": {}}, {"loss": {}, "accuracy": {}})
                            for _ in models]
@@ -323,13 +327,17 @@ class BaseTrainer:
             epochs = tqdm(epochs, desc=type(self).__name__, unit="epoch", leave=False)
         for epoch in epochs:
             self.epochs_run = epoch + 1
-            for X_batch, Y_batch in self._batches(rng):
-                self._record_losses(self.train_step(X_batch, Y_batch))
-                if self.global_step % num_steps_per_val == 0:
-                    self._record_check(epoch, self.validation_step())
-                self.global_step += 1
-                if not any(self._active()):
-                    return
+            started = time.perf_counter()
+            try:
+                for X_batch, Y_batch in self._batches(rng):
+                    self._record_losses(self.train_step(X_batch, Y_batch))
+                    if self.global_step % num_steps_per_val == 0:
+                        self._record_check(epoch, self.validation_step())
+                    self.global_step += 1
+                    if not any(self._active()):
+                        return
+            finally:
+                self.epoch_seconds.append(time.perf_counter() - started)
 
     def _diverged(self, what: str, index: int = 0) -> TrainingDiverged:
         who = f"model {index} " if len(self._stoppers) > 1 else ""
