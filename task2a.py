@@ -369,7 +369,7 @@ def numerical_gradient_check(model, X: np.ndarray, Y: np.ndarray, loss_fn, logit
             loss = logits_loss_fn(Y, model.logits(X))
         else:
             loss = loss_fn(Y, model.forward(X))
-        return loss + 0.5 * lam * float(np.sum(model.w ** 2)) if lam else loss
+        return (loss + 0.5 * lam * float(np.sum(model.w ** 2))) if lam else loss
 
     w_orig = model.w.copy()
     model.backward(X, model.forward(X), Y)

@@ -168,8 +168,9 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
 
     def _step_factors(self) -> None:
         """Per column, the weight decay 1 - lr lambda (1 for a model that has stopped: its
-        learning rate is 0, which freezes it)."""
-        self._decay = 1 - self._lr_cols * self._lambda_cols
+        learning rate is 0, which freezes it); None when no model still training decays."""
+        shrink = self._lr_cols * self._lambda_cols
+        self._decay = 1 - shrink if shrink.any() else None
 
     def _block(self, index: int) -> slice:
         return slice(index * self._k, (index + 1) * self._k)
@@ -202,7 +203,7 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
         p *= (self._lr_cols / n).reshape(m, k, 1)
         with task3a.underflow_is_fine():
             update = X_batch.T @ p.reshape(m * k, n).T
-            if self._lambda_cols.any():
+            if self._decay is not None:
                 self._W *= self._decay
         self._W -= update
         return losses

@@ -164,7 +164,7 @@ class BaseTrainer:
     training stopped early, None if the epoch budget ran out), ``best_step`` and
     ``best_val_loss`` (the best check's step and loss), ``epochs_run``,
     ``global_step`` (steps taken) and ``epoch_seconds`` (wall time of each epoch, checks
-    included; the set-up before the first epoch is not in it).
+    included; the first also holds the working copies, which are made when first needed).
     """
 
     def __init__(
