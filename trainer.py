@@ -493,7 +493,7 @@ class ModelTrainer(BaseTrainer):
         with underflow_is_fine():
             out = (WT @ S)[:columns]
             if len(self._rare_images):
-                out[:, self._rare_images] += W[self._rare].T.astype(self._float) \
+                out[:, self._rare_images] += W[self._rare].T.astype(self._float, copy=False) \
                     @ self._rare_offsets
         return out
 
