@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import re
 import sys
@@ -150,7 +151,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         )
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     found = len(data) - header_len
     if found != expected:
         what = "truncated" if found < expected else "trailing bytes"

@@ -62,15 +62,30 @@ def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: BinaryModel) -
 class LogisticTrainer(ModelTrainer):
     """Task 2: a ``task2a.BinaryModel`` with (N, 1) targets in {0, 1}.
 
-    ``train_step`` (from ``ModelTrainer``): y_hat = forward(X), backward, w -= lr * grad,
-    and returns the batch's cross entropy. ``validation_step`` returns the validation
-    loss and the training and validation accuracy on the whole sets. Trains in float32 by
-    default (``dtype=np.float64`` for the course's exact setting); weights come back in
-    their own dtype.
+    ``train_step`` (task 2b) is below. ``validation_step`` (from ``ModelTrainer``) returns
+    the validation loss and the training and validation accuracy on the whole sets, the
+    numbers the course's ``validation_step`` computes, from one fast product. Trains in
+    float32 by default (``dtype=np.float64`` for the course's exact setting); weights come
+    back in their own dtype.
     """
 
     maths = task2a
     calculate_accuracy = staticmethod(calculate_accuracy)
+
+    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
+        """One step of mini-batch gradient descent (task 2b).
+
+        Args:
+            X_batch: (batch_size, 785) images; Y_batch: (batch_size, 1) targets in {0, 1}.
+        Returns:
+            the batch's mean cross entropy, before the step.
+        """
+        outputs = self.model.forward(X_batch)  # y_hat = sigmoid(X w), (batch_size, 1)
+        self.model.backward(X_batch, outputs, Y_batch)  # grad = -X^T (y - y_hat) / batch_size
+        self.model.w -= self.learning_rate * self.model.grad
+        # cross_entropy_loss without its input checks: the targets were checked once, in
+        # the constructor, and the outputs come from the model's own sigmoid
+        return task2a.binary_cross_entropy_unchecked(Y_batch, outputs)
 
     def check_targets(self, Y: np.ndarray, name: str) -> None:
         if Y.ndim != 2 or Y.shape[1] != 1:

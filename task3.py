@@ -84,6 +84,22 @@ class SoftmaxTrainer(ModelTrainer):
     maths = task3a
     calculate_accuracy = staticmethod(calculate_accuracy)
 
+    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
+        """One step of mini-batch gradient descent (tasks 3b and 4).
+
+        Args:
+            X_batch: (batch_size, 785) images; Y_batch: (batch_size, 10) one-hot targets.
+        Returns:
+            the batch's mean cross entropy (without the L2 term), before the step.
+        """
+        outputs = self.model.forward(X_batch)  # Y_hat = softmax(X w), (batch_size, 10)
+        # grad = -X^T (Y - Y_hat) / batch_size + lambda w
+        self.model.backward(X_batch, outputs, Y_batch)
+        self.model.w -= self.learning_rate * self.model.grad
+        # cross_entropy_loss without its input checks: the targets were checked once, in
+        # the constructor, and the outputs come from the model's own softmax
+        return task3a.softmax_cross_entropy_unchecked(Y_batch, outputs)
+
     def check_targets(self, Y: np.ndarray, name: str) -> None:
         who = type(self).__name__
         if Y.ndim != 2 or Y.shape[1] < 2:
@@ -295,8 +311,8 @@ def train_sweep(data: tuple[np.ndarray, ...], lambdas: tuple[float, ...] | list[
     start = time.perf_counter()
     histories = sweep.train(num_epochs)
     seconds = time.perf_counter() - start
-    runs = [Run(lam, m, th, vh, metrics, stop) for lam, m, (th, vh), metrics, stop in zip(
-        lambdas, models, histories, sweep.evaluate(), sweep.early_stop_epoch, strict=True)]
+    runs = [Run(lam, m, th, vh, metrics, stop) for lam, m, (th, vh), metrics, stop in
+            utils.zip_equal(lambdas, models, histories, sweep.evaluate(), sweep.early_stop_epoch)]
     return runs, seconds
 
 
@@ -408,8 +424,8 @@ def plot_norms(runs: list[Run], reference: Run | None, axes: Any) -> None:
     norms = weight_norms(runs)
     lambdas = [r.l2_reg_lambda for r in runs]
     ref = weight_norms([reference])[reference.l2_reg_lambda] if reference else None
-    for column, (ax, label) in enumerate(zip(
-            axes, ("$\\|w\\|_2$", "$\\|w\\|_2^2 = \\sum_{i,j} w_{i,j}^2$"), strict=True)):
+    for column, (ax, label) in enumerate(utils.zip_equal(
+            axes, ("$\\|w\\|_2$", "$\\|w\\|_2^2 = \\sum_{i,j} w_{i,j}^2$"))):
         ax.plot(lambdas, [norms[lam][column] for lam in lambdas], "o-", label=label)
         if ref is not None:
             ax.axhline(ref[column], color="gray", linestyle="--",

@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, Dict
 
 import numpy as np
 
@@ -38,7 +38,8 @@ from task2a import check_l2_reg_lambda, underflow_is_fine
 __all__ = ["BaseTrainer", "EarlyStopping", "History", "ModelTrainer", "TrainingDiverged",
            "check_count", "check_model", "evaluate"]
 
-History = dict[str, dict[int, float]]
+# typing.Dict, not dict[...]: a runtime alias, and the hand-in runs on Python 3.8
+History = Dict[str, Dict[int, float]]
 
 # Working copies (float32 training set, stacked feature-major images) are reused across
 # trainers when no user code can still see them: see utils.ArrayPool.
@@ -264,10 +265,10 @@ class BaseTrainer:
                            for _ in models]
         original = [getattr(getattr(m, "w", None), "dtype", None) for m in models]
         self._start_w = [np.array(m.w, copy=True) if o is not None else None
-                         for m, o in zip(models, original, strict=True)]
+                         for m, o in utils.zip_equal(models, original)]
         try:
             if self.dtype is not None:
-                for m, o in zip(models, original, strict=True):
+                for m, o in utils.zip_equal(models, original):
                     if o is not None:
                         m.w = m.w.astype(self.dtype)
             self._begin()
@@ -281,7 +282,7 @@ class BaseTrainer:
                 raise
             self._restore(models, diverged=False)
         finally:  # even when interrupted, the weights go back to their own dtype
-            for m, o in zip(models, original, strict=True):
+            for m, o in utils.zip_equal(models, original):
                 if o is not None and m.w.dtype != o:
                     m.w = m.w.astype(o)
             self._start_w = None
@@ -298,7 +299,7 @@ class BaseTrainer:
 
     def _restore(self, models: list[Any], diverged: bool) -> None:
         """Put the best weights back (early stopping), or the last finite ones (divergence)."""
-        for m, stopper, start in zip(models, self._stoppers, self._start_w, strict=True):
+        for m, stopper, start in utils.zip_equal(models, self._stoppers, self._start_w):
             if start is None:
                 continue
             if diverged or (stopper.enabled and stopper.best_w is not None):
@@ -352,7 +353,7 @@ class BaseTrainer:
 
     def _record_losses(self, losses: Any) -> None:
         for index, ((train_history, _), loss, active) in enumerate(
-                zip(self._histories, np.atleast_1d(losses), self._active(), strict=True)):
+                utils.zip_equal(self._histories, np.atleast_1d(losses), self._active())):
             if not active:
                 continue
             if not np.isfinite(loss):
@@ -362,8 +363,8 @@ class BaseTrainer:
     def _record_check(self, epoch: int, results: tuple[Any, Any, Any]) -> None:
         """Store one validation check per model; keep the best weights; decide on stopping."""
         models = self._models(self.model)
-        for index, (val_loss, accuracy_train, accuracy_val) in enumerate(zip(
-                *(np.atleast_1d(r) for r in results), strict=True)):
+        for index, (val_loss, accuracy_train, accuracy_val) in enumerate(utils.zip_equal(
+                *(np.atleast_1d(r) for r in results))):
             stopper = self._stoppers[index]
             if stopper.stop_epoch is not None:
                 continue
@@ -382,18 +383,19 @@ class BaseTrainer:
 class ModelTrainer(BaseTrainer):
     """The steps shared by the course's two trainers; ``maths`` holds the model's maths.
 
-    Subclasses (``task2.LogisticTrainer``, ``task3.SoftmaxTrainer``) set ``maths`` and
-    ``check_targets``. Organised for speed without changing the maths (see README,
-    Performance): the training images are copied once into the training dtype (float32
-    by default), so batches are gathered from half the bytes and never converted one by
-    one; the validation checks, five passes over 30,000 images per epoch and most of the
-    work, use one feature-major copy of the training and validation images that keeps only
-    the features that are neither constant nor rare (``_stacked_images``): each check is
-    one product for both sets plus a small one for the rare features (``_class_major``),
-    and the loss and both accuracies come from those logits (no softmax is needed for an
-    argmax). The loss is reduced in float64. The fast path is for linear models
-    (logits = X w), which declare it with ``logits_from_transposed``; any other model (a
-    grader's own) is validated through its ``forward`` instead.
+    Subclasses (``task2.LogisticTrainer``, ``task3.SoftmaxTrainer``) write ``train_step``
+    (forward, backward, the update, the batch loss) and set ``maths`` and ``check_targets``;
+    this class computes their ``validation_step``. Organised for speed without changing the
+    maths (see README, Performance): the training images are copied once into the training
+    dtype (float32 by default), so batches are gathered from half the bytes and never
+    converted one by one; the validation checks, five passes over 30,000 images per epoch
+    and most of the work, use one feature-major copy of the training and validation images
+    that keeps only the features that are neither constant nor rare (``_stacked_images``):
+    each check is one product for both sets plus a small one for the rare features
+    (``_class_major``), and the loss and both accuracies come from those logits (no softmax
+    is needed for an argmax). The loss is reduced in float64. The fast path is for linear
+    models (logits = X w), which declare it with ``logits_from_transposed``; any other model
+    (a grader's own) is validated through its ``forward`` instead.
     """
 
     maths: Any = None
@@ -460,7 +462,7 @@ class ModelTrainer(BaseTrainer):
             self._offset = np.flatnonzero(constant | rare)
             self._offset_values = low[self._offset].astype(np.float64)
             images, offsets = [], []
-            for start, X in zip((0, len(X_train)), sets, strict=True):
+            for start, X in utils.zip_equal((0, len(X_train)), sets):
                 part = X.take(self._rare, axis=1) - low[self._rare]
                 touched = np.flatnonzero(part.any(axis=1))
                 images.append(start + touched)
@@ -497,17 +499,15 @@ class ModelTrainer(BaseTrainer):
                     @ self._rare_offsets
         return out
 
-    def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
-        outputs = self.model.forward(X_batch)
-        self.model.backward(X_batch, outputs, Y_batch)
-        self.model.w -= self.learning_rate * self.model.grad
-        return self.batch_loss(Y_batch, outputs)
-
     def batch_loss(self, Y_batch: np.ndarray, outputs: np.ndarray) -> float:
         """The mean loss of one batch (targets were checked once, in the constructor)."""
         raise NotImplementedError
 
     def validation_step(self) -> tuple[float, float, float]:
+        """The course's ``validation_step`` numbers: (validation loss, training accuracy,
+        validation accuracy) on the whole sets, computed from one product (see the class
+        docstring) instead of three forward passes; a model without the fast path is
+        validated through its ``forward``."""
         if not hasattr(self.model, "logits_from_transposed"):
             return self._validation_from_forward()
         logits = self._class_major(self.model.w).T  # (N_train + N_val, K) view
