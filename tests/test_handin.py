@@ -1,29 +1,35 @@
-"""make handin: the course's zip and the PDF side by side; stale PDFs refused; scripts run."""
+"""make handin: the course's zip and the PDF side by side; whatever would cost points refused;
+the scripts run from the unzipped hand-in."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
-import time
 import zipfile
 
 import pytest
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "tools"))
+import build_report
 import make_handin
 
 EXPECTED = {"task2.py", "task2a.py", "task3.py", "task3a.py", "trainer.py", "utils.py",
             "mnist.py", "assignment1.ipynb"}
 
 
-def fresh_pdf(build):
+def fresh_pdf(build, content=b"%PDF-1.7 test", **record):
+    """A PDF and the record `make report` writes beside it, built from today's sources."""
     build.mkdir(parents=True, exist_ok=True)
     pdf = build / "assignment1.pdf"
-    pdf.write_bytes(b"%PDF-1.5 test")
-    future = time.time() + 60  # newer than every source file
-    os.utime(pdf, (future, future))
+    pdf.write_bytes(content)
+    record = {"title": "Group 42", "authors": ["Ada Lovelace"], "placeholder": False,
+              "quick": False, "pdf_sha256": hashlib.sha256(content).hexdigest(),
+              "sources": build_report.sources_digest(), **record}
+    (build / "assignment1.json").write_text(json.dumps(record))
     return pdf
 
 
@@ -38,17 +44,56 @@ def test_handin_holds_exactly_the_course_files_and_the_pdf_beside_it(tmp_path):
     assert zip_path.parent == pdf.parent == tmp_path / "build" / "handin"
     with zipfile.ZipFile(zip_path) as archive:
         assert set(archive.namelist()) == EXPECTED  # at the root, nothing else, no PDF
-    assert pdf.read_bytes() == b"%PDF-1.5 test" and warnings == []
+    assert pdf.read_bytes() == b"%PDF-1.7 test" and warnings == []
 
 
-def test_a_missing_or_stale_pdf_is_refused(tmp_path):
-    with pytest.raises(make_handin.HandinError, match="make report"):
-        make_handin.make_handin(tmp_path / "build")
-    pdf = fresh_pdf(tmp_path / "build")
-    os.utime(pdf, (0, 0))  # older than the notebook and the modules
-    with pytest.raises(make_handin.HandinError, match=r"older than .*make report"):
-        make_handin.make_handin(tmp_path / "build")
-    assert not (tmp_path / "build" / "handin" / "assignment_code.zip").exists()
+def sources_but(name):
+    return {**build_report.sources_digest(), name: "0" * 64}
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda build: None, "missing: run `make report`"),
+    (lambda build: fresh_pdf(build, b""), "is empty"),
+    (lambda build: fresh_pdf(build, b"<!DOCTYPE html><html>report</html>"), "not a PDF"),
+    (lambda build: (fresh_pdf(build), (build / "assignment1.json").unlink()), "no build record"),
+    (lambda build: fresh_pdf(build, pdf_sha256="0" * 64), "not the PDF `make report` built"),
+    (lambda build: fresh_pdf(build, quick=True), "reduced run"),
+    (lambda build: fresh_pdf(build, placeholder=True), "placeholder group or names"),
+    (lambda build: fresh_pdf(build, sources=sources_but("assignment1.ipynb")),
+     "other versions of assignment1.ipynb"),
+    (lambda build: fresh_pdf(build, sources=sources_but("report.toml")),
+     "other versions of report.toml"),
+    (lambda build: fresh_pdf(build, sources=sources_but("trainer.py")),
+     "other versions of trainer.py"),
+])
+def test_what_would_cost_points_is_refused_and_no_old_handin_is_left(tmp_path, make, expected):
+    build = tmp_path / "build"
+    fresh_pdf(build)
+    make_handin.make_handin(build)  # an earlier, good hand-in
+    for name in ("assignment1.pdf", "assignment1.json"):
+        (build / name).unlink()
+    make(build)
+    with pytest.raises(make_handin.HandinError, match=expected) as info:
+        make_handin.make_handin(build)
+    assert "\n" not in str(info.value)
+    assert sorted(p.name for p in (build / "handin").iterdir()) == []  # nothing to upload
+
+
+def test_a_folder_where_the_zip_goes_is_refused_and_left_alone(tmp_path):
+    build = tmp_path / "build"
+    fresh_pdf(build)
+    folder = build / "handin" / "assignment_code.zip"
+    (folder / "mine").mkdir(parents=True)
+    with pytest.raises(make_handin.HandinError, match="is a folder"):
+        make_handin.make_handin(build)
+    assert (folder / "mine").is_dir()
+
+
+def test_a_syntax_error_names_the_file_and_line(tmp_path):
+    broken = tmp_path / "task2.py"
+    broken.write_text("def train_step(self:\n    pass\n")
+    with pytest.raises(make_handin.HandinError, match=r"task2\.py has a syntax error at line 1"):
+        make_handin.imported_root_modules([broken])
 
 
 @pytest.mark.slow

@@ -4,23 +4,29 @@ Writes to the output folder (default build/):
     assignment1.ipynb   the executed notebook
     assignment1.html    the report as one self-contained web page (code hidden; maths as
                         MathML, rendered by the browser itself: nothing is loaded from the network)
-    assignment1.pdf     the report, A4, via nbconvert's LaTeX and XeLaTeX (code hidden)
-    assignment1.log     XeLaTeX's full log when the PDF could not be built
+    assignment1.pdf     the report, A4 (code hidden): the notebook's Markdown and outputs, through
+                        pandoc's Typst writer and the Typst compiler, both installed by pip
+    assignment1.json    what the PDF was built from (title page, run mode, the sources' hashes),
+                        read by `make handin`
     figures/*.png       every figure, written by the notebook itself
     metrics.json        the run's results, written by the notebook itself
 
 The title page names the group: ``report.toml`` (``group``, ``authors``), overridden by the
-environment variables ASSIGNMENT1_GROUP and ASSIGNMENT1_AUTHORS ("Name One; Name Two").
+environment variables ASSIGNMENT1_GROUP and ASSIGNMENT1_AUTHORS ("Name One; Name Two"). The
+file is checked before the notebook runs.
 
-A PDF is written under a temporary name and renamed only when XeLaTeX succeeded; any failure
+Every product is written under a temporary name and renamed only once complete; a failure
 removes an older PDF, so build/ never holds a PDF from another run. Failures end with one
-message (no traceback) that says what is missing and how to fix it.
+message (no traceback) that says what went wrong and how to fix it.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
+import base64
+import hashlib
+import html
+import json
 import os
 import re
 import shutil
@@ -28,8 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 try:
     import tomllib
@@ -42,61 +49,82 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "assignment1.ipynb"
 CONFIG = ROOT / "report.toml"
+TEMPLATE = Path(__file__).resolve().parent / "report.typ"
 TITLE = "Assignment 1: Logistic and Softmax Regression on MNIST"
 PLACEHOLDER_GROUP = "Group ?? (set group in report.toml)"
 PLACEHOLDER_AUTHORS = ["Author names (set authors in report.toml)"]
-
-INSTALL_TEX = """\
-{missing} not found, so the PDF could not be built (the HTML report was written).
-Install TeX and pandoc, then run `make report` again:
-  Debian/Ubuntu:  sudo apt-get install texlive-xetex texlive-latex-extra \\
-                      texlive-fonts-recommended texlive-plain-generic pandoc
-  macOS:          brew install --cask mactex-no-gui && brew install pandoc
-  Windows:        install MiKTeX (https://miktex.org) and pandoc (https://pandoc.org),
-                  and make sure xelatex.exe and pandoc.exe are on PATH."""
-
-#: LaTeX files nbconvert's template uses -> the Debian package that provides them.
-TEX_PACKAGES = {
-    "adjustbox.sty": "texlive-latex-extra", "tcolorbox.sty": "texlive-latex-extra",
-    "environ.sty": "texlive-latex-extra", "trimspaces.sty": "texlive-latex-extra",
-    "upquote.sty": "texlive-latex-extra", "ucs.sty": "texlive-latex-extra",
-    "enumitem.sty": "texlive-latex-extra", "titling.sty": "texlive-latex-extra",
-    "eurosym.sty": "texlive-fonts-recommended", "soul.sty": "texlive-plain-generic",
-    "booktabs.sty": "texlive-latex-recommended", "caption.sty": "texlive-latex-recommended",
-    "fancyvrb.sty": "texlive-latex-recommended", "float.sty": "texlive-latex-recommended",
-    "fontspec.sty": "texlive-latex-recommended", "mathrsfs.sty": "texlive-latex-recommended",
-    "unicode-math.sty": "texlive-latex-recommended", "xcolor.sty": "texlive-latex-recommended",
-    "geometry.sty": "texlive-latex-base", "amsmath.sty": "texlive-latex-base",
-    "hyperref.sty": "texlive-latex-base", "placeins.sty": "texlive-latex-extra",
-}
+#: Files the report is built from: `make handin` refuses a PDF built from other versions.
+SOURCES = ["assignment1.ipynb", "report.toml", "task2.py", "task2a.py", "task3.py",
+           "task3a.py", "trainer.py", "utils.py", "mnist.py"]
 
 
 class BuildError(Exception):
     """A failure with a message for the user (printed without a traceback)."""
 
 
-def group_details(config: Path = CONFIG) -> tuple[str, list[str]]:
-    """(group, authors) from the environment, else report.toml, else visible placeholders."""
-    data = {}
-    if config.is_file():
-        try:
-            data = tomllib.loads(config.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise BuildError(f"{config}: not valid TOML ({exc}); see the comments in it") from exc
-    group = os.environ.get("ASSIGNMENT1_GROUP") or str(data.get("group", "")).strip()
+# --- The title page: report.toml, checked before anything runs ----------------------------
+
+@dataclass(frozen=True)
+class TitlePage:
+    group: str  # as printed: "Group 42"
+    authors: list[str]
+    placeholder: bool  # the group or the names are not filled in yet
+
+
+def read_config(config: Path | None = None) -> dict[str, Any]:
+    """report.toml (default ``CONFIG``) as {"group": str, "authors": [str, ...]}; BuildError
+    naming the file, the key and what is expected for anything else."""
+    config = CONFIG if config is None else config
+    if not config.is_file():
+        return {"group": "", "authors": []}
+    try:
+        text = config.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BuildError(f"{config}: not UTF-8 text (byte {exc.start} is "
+                         f"{exc.object[exc.start]:#04x}); save it as UTF-8") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BuildError(f"{config}: not valid TOML ({exc}); expected lines like "
+                         f'group = "42" and authors = ["Name One", "Name Two"]') from exc
+    unknown = sorted(set(data) - {"group", "authors"})
+    if unknown:
+        raise BuildError(f"{config}: unknown key {unknown[0]!r}; it holds only group (a string) "
+                         f"and authors (a list of strings)")
+    group = data.get("group", "")
+    if isinstance(group, bool) or not isinstance(group, (str, int)):
+        raise BuildError(f"{config}: group must be a string such as \"42\", got "
+                         f"{type(group).__name__} {group!r}")
+    authors = data.get("authors", [])
+    if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
+        what = type(authors).__name__ if not isinstance(authors, list) else "a list holding " + \
+            ", ".join(sorted({type(a).__name__ for a in authors if not isinstance(a, str)}))
+        raise BuildError(f"{config}: authors must be a list of strings such as "
+                         f"[\"Name One\", \"Name Two\"], got {what}")
+    return {"group": str(group), "authors": authors}
+
+
+def title_page(config: Path | None = None) -> TitlePage:
+    """The group line and names: the environment, else report.toml, else visible placeholders."""
+    data = read_config(config)
+    group = (os.environ.get("ASSIGNMENT1_GROUP") or data["group"]).strip()
     env_authors = os.environ.get("ASSIGNMENT1_AUTHORS")
-    authors = ([a.strip() for a in env_authors.split(";")] if env_authors
-               else [str(a).strip() for a in data.get("authors", [])])
-    authors = [a for a in authors if a]
-    return group or PLACEHOLDER_GROUP, authors or PLACEHOLDER_AUTHORS
+    authors = env_authors.split(";") if env_authors else data["authors"]
+    authors = [a.strip() for a in authors if a.strip()]
+    if group and not group.lower().startswith("group"):
+        group = f"Group {group}"
+    return TitlePage(group or PLACEHOLDER_GROUP, authors or PLACEHOLDER_AUTHORS,
+                     not group or not authors)
 
 
 # The Jupyter stack (nbformat, nbclient, nbconvert) is imported where it is used: importing
 # it costs about a second, which the quick test loop should not pay for tests that do not
 # build a report.
 
-def execute(out_dir: Path, quick: bool, timeout: int) -> nbformat.NotebookNode:
-    """Run every cell in a fresh kernel with the project root as working directory."""
+def execute(out_dir: Path, quick: bool, timeout: int,
+            nb: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
+    """Run every cell (of ``nb``, default the project's notebook) in a fresh kernel with the
+    project root as working directory; the notebook writes its figures to ``out_dir``."""
     import nbformat
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
@@ -105,9 +133,11 @@ def execute(out_dir: Path, quick: bool, timeout: int) -> nbformat.NotebookNode:
         """Talks to the kernel over local sockets (IPC) rather than loopback TCP."""
 
         def __init__(self, **kwargs):
-            super().__init__(transport="ipc", **kwargs)
+            if os.name != "nt":  # Windows has no IPC transport: loopback TCP there
+                kwargs["transport"] = "ipc"
+            super().__init__(**kwargs)
 
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(NOTEBOOK, as_version=4) if nb is None else nb
     env = {"ASSIGNMENT1_BUILD": "1", "ASSIGNMENT1_OUT": str(out_dir.resolve()),
            "ASSIGNMENT1_QUICK": "1" if quick else "0"}
     saved = {key: os.environ.get(key) for key in env}
@@ -124,6 +154,12 @@ def execute(out_dir: Path, quick: bool, timeout: int) -> nbformat.NotebookNode:
             else:
                 os.environ[key] = value
     return nb
+
+
+def is_executed(nb: nbformat.NotebookNode) -> bool:
+    """Every code cell with source has run."""
+    return all(cell.get("execution_count") is not None for cell in nb.cells
+               if cell.cell_type == "code" and cell.source.strip())
 
 
 # --- HTML: maths to MathML, nothing loaded from the network -------------------------------
@@ -168,7 +204,16 @@ def mathml_markdown(text: str) -> str:
     return _MATH.sub(replace, text)
 
 
-def offline_html(nb: nbformat.NotebookNode, resources: dict) -> str:
+def title_html(title: TitlePage) -> str:
+    """The title block of the HTML page; every name escaped, so it shows literally."""
+    names = ", ".join(html.escape(a) for a in title.authors)
+    return (f'<header style="text-align:center;margin:1em 0 2em">'
+            f'<h1 style="margin-bottom:0.2em">{html.escape(TITLE)}</h1>'
+            f'<p style="font-size:1.2em;margin:0.2em">{html.escape(title.group)}</p>'
+            f'<p style="margin:0.2em">{names}</p></header>')
+
+
+def offline_html(nb: nbformat.NotebookNode, resources: dict, title: TitlePage) -> str:
     """The report as one page that renders its maths with the network off."""
     import nbformat
     from nbconvert import HTMLExporter
@@ -181,119 +226,200 @@ def offline_html(nb: nbformat.NotebookNode, resources: dict) -> str:
             data = output.get("data", {})
             if "text/markdown" in data:
                 data["text/markdown"] = mathml_markdown(data["text/markdown"])
-    html, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
-                           exclude_output_prompt=True).from_notebook_node(nb, resources)
+    nb.metadata["title"] = TITLE
+    html_page, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                                exclude_output_prompt=True).from_notebook_node(nb, resources)
     # the template's scripts for MathJax, require.js and mermaid come from a CDN: drop them
-    html = re.sub(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
-    html = re.sub(r"<script[^>]*>(?:(?!</script>).)*?(?:https?://|MathJax)"
-                  r"(?:(?!</script>).)*</script>", "", html, flags=re.DOTALL)
-    remote = remote_resources(html)
+    html_page = re.sub(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html_page)
+    html_page = re.sub(r"<script[^>]*>(?:(?!</script>).)*?(?:https?://|MathJax)"
+                       r"(?:(?!</script>).)*</script>", "", html_page, flags=re.DOTALL)
+    html_page = re.sub(r"(<main[^>]*>|<body[^>]*>)", lambda m: m.group(1) + title_html(title),
+                       html_page, count=1)
+    remote = remote_resources(html_page)
     if remote:
         raise BuildError(f"the HTML report would load {remote[0]} from the network")
-    return html
+    return html_page
 
 
-def remote_resources(html: str) -> list[str]:
+def remote_resources(html_page: str) -> list[str]:
     """URLs the page would load (scripts, styles, images, imports); links are not loads."""
     found = re.findall(r"<(?:script|img|iframe|source|audio|video)\b[^>]*\bsrc=[\"'](https?://[^\"']+)",
-                       html)
-    found += re.findall(r"<link\b[^>]*\bhref=[\"'](https?://[^\"']+)", html)
-    found += re.findall(r"@import\s+(?:url\()?[\"']?(https?://[^\"')\s]+)", html)
-    found += re.findall(r"\bimport\b[^;\n]*?[\"'](https?://[^\"']+)", html)
+                       html_page)
+    found += re.findall(r"<link\b[^>]*\bhref=[\"'](https?://[^\"']+)", html_page)
+    found += re.findall(r"@import\s+(?:url\()?[\"']?(https?://[^\"')\s]+)", html_page)
+    found += re.findall(r"\bimport\b[^;\n]*?[\"'](https?://[^\"']+)", html_page)
     return found
 
 
-# --- PDF: nbconvert's LaTeX, A4, our own XeLaTeX run ---------------------------------------
+# --- PDF: Markdown -> pandoc's Typst writer -> the Typst compiler -------------------------
 
-def latex_source(nb: nbformat.NotebookNode, resources: dict) -> tuple[str, dict]:
-    from nbconvert import LatexExporter
+def report_markdown(nb: nbformat.NotebookNode) -> tuple[str, dict[str, bytes]]:
+    """The report as pandoc Markdown, code hidden, outputs kept, and the figure files.
 
-    tex, out = LatexExporter(exclude_input=True, exclude_input_prompt=True,
-                             exclude_output_prompt=True).from_notebook_node(nb, resources)
-    tex, n = re.subn(r"\\documentclass\[([^\]]*)\]\{article\}",
-                     lambda m: f"\\documentclass[{m.group(1)},a4paper]{{article}}", tex, count=1)
-    if n != 1:
-        raise BuildError("nbconvert's LaTeX has no \\documentclass line to make A4")
-    # Figures float ([htbp]): one that does not fit the rest of a page moves to the top of
-    # the next and the text after it fills the gap, instead of leaving the page part empty.
-    # placeins keeps every figure inside its own Task section.
-    tex = re.sub(
-        r"\\begin\{center\}\s*(\\adjustimage\{[^\n]*\}\{[^}]+\})\s*\\end\{center\}",
-        lambda m: "\\begin{figure}[htbp]\\centering\n" + m.group(1) + "\n\\end{figure}", tex)
-    preamble = ("\\usepackage[section]{placeins}\n"
-                "\\renewcommand{\\topfraction}{0.9}\\renewcommand{\\bottomfraction}{0.8}\n"
-                "\\renewcommand{\\textfraction}{0.07}\\renewcommand{\\floatpagefraction}{0.75}\n"
-                "\\setcounter{topnumber}{3}\\setcounter{totalnumber}{4}\n"
-                "\\allowdisplaybreaks\n")
-    tex = tex.replace(r"\begin{document}", preamble + r"\begin{document}", 1)
-    return tex, out
-
-
-def missing_file_message(log: str, log_path: Path) -> str:
-    match = re.search(r"File `([^']+)' not found", log)
-    if match:
-        name = match.group(1)
-        package = TEX_PACKAGES.get(name)
-        fix = (f"sudo apt-get install {package}" if package else
-               f"find its package with `apt-file search {name}` (Debian/Ubuntu) or install it "
-               f"with your TeX distribution's package manager")
-        return (f"XeLaTeX could not build the PDF: the LaTeX file {name} is missing. Install it "
-                f"({fix}) and run `make report` again. Full log: {log_path}")
-    error = re.search(r"^! (.+)$", log, re.MULTILINE)
-    what = error.group(1) if error else "see the log"
-    return f"XeLaTeX could not build the PDF ({what}). Full log: {log_path}"
+    Markdown cells and ``text/markdown`` outputs go in as they are; a figure goes in as its
+    vector ``application/pdf`` render (PNG where there is none), with the caption and width
+    the notebook gave it in the output's metadata (``caption``, ``width`` as a share of the
+    line). Plain-text results and streams are not part of the report.
+    """
+    parts, files = [], {}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            parts.append(cell.source)
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                raise BuildError(f"the notebook holds an error output ({output.get('ename')}); "
+                                 f"run it again without errors")
+            data, meta = output.get("data", {}), output.get("metadata", {})
+            for mime, ext in (("application/pdf", "pdf"), ("image/png", "png")):
+                if mime in data:
+                    name = f"figure-{len(files) + 1}.{ext}"
+                    files[name] = base64.b64decode(data[mime])
+                    caption = " ".join(str(meta.get("caption", "")).split())
+                    width = float(meta.get("width", 1.0))
+                    parts.append(f"![{caption}]({name}){{width={100 * width:g}%}}")
+                    break
+            else:
+                if "text/markdown" in data:
+                    parts.append(str(data["text/markdown"]))
+    return "\n\n".join(parts) + "\n", files
 
 
-def run_xelatex(tex: str, files: dict, out_dir: Path) -> bytes:
-    with tempfile.TemporaryDirectory(prefix="assignment1-tex-") as tmp:
-        tmp_dir = Path(tmp)
-        (tmp_dir / "assignment1.tex").write_text(tex, encoding="utf-8")
-        for name, content in files.items():
-            (tmp_dir / name).write_bytes(content)
-        for _ in range(2):  # twice: references and the title page settle on the second run
-            result = subprocess.run(["xelatex", "-interaction=nonstopmode", "-halt-on-error",
-                                     "assignment1.tex"], cwd=tmp_dir, capture_output=True,
-                                    stdin=subprocess.DEVNULL, timeout=600)
-            if result.returncode != 0:
-                log_file = tmp_dir / "assignment1.log"
-                log = (log_file.read_text(errors="replace") if log_file.is_file()
-                       else result.stdout.decode(errors="replace"))
-                log_path = out_dir / "assignment1.log"
-                log_path.write_text(log, encoding="utf-8")
-                raise BuildError(missing_file_message(log, log_path))
-        return (tmp_dir / "assignment1.pdf").read_bytes()
-
-
-def export(nb: nbformat.NotebookNode, out_dir: Path) -> int:
-    """Write the HTML, then the PDF (atomically). Returns 0, or 1 with one message."""
-    pdf_path = out_dir / "assignment1.pdf"
+def pandoc_path() -> str:
+    """The pandoc binary of the pypandoc-binary wheel (never a system pandoc)."""
     try:
-        group, authors = group_details()
-        nb.metadata["title"] = TITLE
-        nb.metadata["authors"] = [{"name": a} for a in authors]
-        nb.metadata["date"] = f"{group}. Built {datetime.date.today().isoformat()}"
+        import pypandoc
+    except ImportError as exc:
+        raise BuildError("pypandoc-binary is not installed: run `make report` (it installs "
+                         "the project's environment) or pip install -r requirements.lock") from exc
+    return pypandoc.get_pandoc_path()
+
+
+def typst_body(markdown: str) -> str:
+    """Typst markup for the report's body; BuildError on any pandoc warning (a formula it
+    could not convert would print as raw TeX)."""
+    result = subprocess.run([pandoc_path(), "--from", "markdown", "--to", "typst",
+                             "--wrap=preserve"], input=markdown.encode("utf-8"),
+                            capture_output=True, timeout=300)
+    stderr = result.stderr.decode("utf-8", errors="replace").strip()
+    if result.returncode != 0 or stderr:
+        raise BuildError(f"pandoc could not convert the report to Typst: {stderr}")
+    return result.stdout.decode("utf-8")
+
+
+def font_paths() -> list[str]:
+    """Folders of the fonts the wheels bring: IPAexGothic (matplotlib-fontja) for CJK names."""
+    try:
+        import matplotlib_fontja
+    except ImportError:
+        return []
+    return [str(Path(matplotlib_fontja.__file__).parent / "fonts")]
+
+
+def compile_pdf(body: str, files: dict[str, bytes], title: TitlePage) -> bytes:
+    """The PDF, from the template, the body and the figure files (in a temporary folder)."""
+    import typst
+
+    with tempfile.TemporaryDirectory(prefix="assignment1-typst-") as tmp:
+        folder = Path(tmp)
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
+        main = folder / "assignment1.typ"
+        main.write_text(TEMPLATE.read_text(encoding="utf-8") + "\n" + body, encoding="utf-8")
+        inputs = {"title": TITLE, "group": title.group,
+                  "authors": json.dumps(title.authors, ensure_ascii=False)}
+        try:
+            pdf, warnings = typst.compile_with_warnings(
+                str(main), root=str(folder), font_paths=font_paths(), sys_inputs=inputs,
+                timestamp=0)
+        except typst.TypstError as exc:
+            (ROOT / "build").mkdir(exist_ok=True)
+            kept = ROOT / "build" / "assignment1.typ"
+            shutil.copy(main, kept)
+            raise BuildError(f"Typst could not build the PDF: {exc}. The source is kept in "
+                             f"{kept}") from exc
+    for warning in warnings:
+        print(f"typst: {warning}", file=sys.stderr)
+    return pdf
+
+
+def missing_glyphs(text: str) -> list[str]:
+    """Characters of ``text`` that no font the PDF may use can show (checked with fontTools,
+    which matplotlib brings)."""
+    from fontTools.ttLib import TTFont
+    from matplotlib import font_manager
+
+    wanted = {c for c in text if not c.isspace()}
+    candidates = [*(str(p) for d in font_paths() for p in Path(d).glob("*.tt[fc]")),
+                  *font_manager.findSystemFonts()]
+    for path in candidates:
+        if not wanted:
+            break
+        try:
+            with TTFont(path, fontNumber=0, lazy=True) as font:
+                wanted -= set(map(chr, font.getBestCmap() or {}))
+        except Exception:  # an unreadable system font is simply not a candidate
+            continue
+    # Typst's built-in fonts (Libertinus, New Computer Modern) cover Latin, Greek, Cyrillic
+    return sorted(c for c in wanted if not c.isascii() and ord(c) > 0x2FF)
+
+
+def sources_digest() -> dict[str, str]:
+    """SHA-256 of each file the report is built from."""
+    return {name: hashlib.sha256((ROOT / name).read_bytes()).hexdigest()
+            for name in SOURCES if (ROOT / name).is_file()}
+
+
+def write_atomically(path: Path, content: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def pdf_bytes(nb: nbformat.NotebookNode, title: TitlePage) -> bytes:
+    """The executed notebook as the report PDF: Markdown, Typst, PDF."""
+    markdown, files = report_markdown(nb)
+    return compile_pdf(typst_body(markdown), files, title)
+
+
+def export(nb: nbformat.NotebookNode, out_dir: Path, *, quick: bool = False,
+           digest: dict[str, str] | None = None) -> int:
+    """Write the HTML, then the PDF and its record (atomically). Returns 0, or 1 with one
+    message. ``digest`` is the sources' hashes taken before the notebook ran."""
+    pdf_path, record_path = out_dir / "assignment1.pdf", out_dir / "assignment1.json"
+    try:
+        title = title_page()
         resources = {"metadata": {"name": "assignment1", "path": str(ROOT)}}
         html_path = out_dir / "assignment1.html"
-        html_path.write_text(offline_html(nb, resources), encoding="utf-8")
+        write_atomically(html_path, offline_html(nb, resources, title).encode("utf-8"))
         print(f"wrote {html_path}")
-        missing = [name for tool, name in (("xelatex", "XeLaTeX"), ("pandoc", "pandoc"))
-                   if shutil.which(tool) is None]
-        if missing:
-            verb = "were" if len(missing) > 1 else "was"
-            raise BuildError(INSTALL_TEX.format(missing=f"{' and '.join(missing)} {verb}"))
-        tex, out = latex_source(nb, resources)
-        pdf = run_xelatex(tex, out.get("outputs", {}), out_dir)
-        tmp = out_dir / ".assignment1.pdf.part"
-        tmp.write_bytes(pdf)
-        os.replace(tmp, pdf_path)
-        (out_dir / "assignment1.log").unlink(missing_ok=True)
-        print(f"wrote {pdf_path} ({len(pdf) / 1e6:.1f} MB, A4; {group}; {', '.join(authors)})")
-        if group == PLACEHOLDER_GROUP or authors == PLACEHOLDER_AUTHORS:
+        started = time.perf_counter()
+        pdf = pdf_bytes(nb, title)
+        seconds = time.perf_counter() - started
+        record = {"title": title.group, "authors": title.authors,
+                  "placeholder": title.placeholder, "quick": quick,
+                  "pdf_sha256": hashlib.sha256(pdf).hexdigest(),
+                  "sources": digest if digest is not None else sources_digest()}
+        pdf_path.unlink(missing_ok=True)  # never a PDF beside a record of another one
+        write_atomically(record_path, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+        write_atomically(pdf_path, pdf)
+        print(f"wrote {pdf_path} ({len(pdf) / 1e6:.1f} MB, A4, in {seconds:.1f} s; "
+              f"{title.group}; {', '.join(title.authors)})")
+        unshown = missing_glyphs(title.group + "".join(title.authors))
+        if unshown:
+            print(f"warning: no installed font has {' '.join(unshown)} (from report.toml): "
+                  f"the title page cannot show them; install a font that covers them",
+                  file=sys.stderr)
+        if title.placeholder:
             print("note: the title page shows placeholders: put your group and names in "
-                  "report.toml", file=sys.stderr)
+                  "report.toml (make handin refuses it as it is)", file=sys.stderr)
         return 0
     except BuildError as exc:
         pdf_path.unlink(missing_ok=True)
+        record_path.unlink(missing_ok=True)
         print(exc, file=sys.stderr)
         return 1
 
@@ -304,16 +430,27 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="a reduced run (few softmax epochs) for trying the pipeline")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="the title page's group and names (default: report.toml)")
     args = parser.parse_args()
+    if args.config is not None:
+        global CONFIG
+        CONFIG = args.config
     out_dir = args.out if args.out.is_absolute() else Path.cwd() / args.out
     if out_dir.exists() and not out_dir.is_dir():
         print(f"{out_dir} exists and is not a folder: the report is built into a folder of "
               f"that name. Move or delete the file, or pass --out OTHER_FOLDER.", file=sys.stderr)
         return 1
+    try:
+        title_page()  # a bad report.toml stops the build before the notebook runs
+    except BuildError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     out_dir.mkdir(parents=True, exist_ok=True)
     import nbformat
     from nbclient.exceptions import CellExecutionError
 
+    digest = sources_digest()
     start = time.perf_counter()
     try:
         nb = execute(out_dir, args.quick, args.timeout)
@@ -325,7 +462,7 @@ def main() -> int:
     nbformat.write(nb, out_dir / "assignment1.ipynb")
     print(f"executed {NOTEBOOK.name} in {time.perf_counter() - start:.1f} s "
           f"-> {out_dir / 'assignment1.ipynb'}")
-    return export(nb, out_dir)
+    return export(nb, out_dir, quick=args.quick, digest=digest)
 
 
 if __name__ == "__main__":
