@@ -125,3 +125,31 @@ def test_task3_script_trains_and_saves_its_figures(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("val accuracy") == 5
     assert len(list(tmp_path.glob("task[34]*.png"))) == 5
+
+
+def test_handin_check_compares_results_to_their_last_digit_and_ignores_timings():
+    import handin_check
+
+    same = ("Tasks 3-4: 5 softmax models trained in one sweep, 5 epochs, 1.3 s\n"
+            "  lambda = 0    : train loss 0.2801, val accuracy 0.9166, ||w|| 4.894\n")
+    other_time = same.replace("1.3 s", "10.6 s")
+    assert handin_check.differences(same, other_time, "task3.py") == []
+    last_digit = same.replace("0.9166", "0.9167")  # rounding of float32 sums may differ
+    assert handin_check.differences(same, last_digit, "task3.py") == []
+    for changed in (same.replace("0.9166", "0.9168"), same.replace("4.894", "4.994"),
+                    same.replace("val accuracy", "val loss"), same + "one more line\n"):
+        assert handin_check.differences(same, changed, "task3.py"), changed
+    stopped = "2d, early stopping: stopped in epoch 33 (0-based)"
+    assert handin_check.differences(stopped, stopped.replace("33", "34"), "task2.py")
+    check = "gradient check on 785 weights: max |analytic - numeric| = 1.00e-09"
+    assert handin_check.differences(check, check.replace("1.00e-09", "1.04e-09"),
+                                    "task2a.py") == []
+
+
+def test_handin_check_says_how_to_get_a_missing_python(monkeypatch):
+    import handin_check
+
+    monkeypatch.setattr(handin_check.shutil, "which", lambda name: None)
+    monkeypatch.delenv("HANDIN_PYTHON_OLDEST", raising=False)
+    with pytest.raises(handin_check.CheckError, match=r"no Python 3\.8 found .*pyenv install 3\.8"):
+        handin_check.find_python(handin_check.ENDS[0])

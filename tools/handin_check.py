@@ -12,7 +12,8 @@ unzips ``build/handin/assignment_code.zip`` into a temporary folder for each, an
 what a grader runs: ``python task2a.py`` and ``python task3a.py`` (the gradient checks),
 ``python task2.py --seeds 2`` and ``python task3.py --epochs 5`` (short runs). Every script
 must exit 0, Task 2 must stop early in epoch 33, and the printed results of both ends must
-agree (numbers to within one unit of their last printed digit; timings are not compared).
+agree (numbers to within one unit of their last printed decimal, whole numbers exactly;
+timings are not compared).
 
 Interpreters are found with pyenv (``pyenv root``/versions/3.8.*), on PATH (``python3.8``),
 with the Windows launcher (``py -3.8``), or from ``HANDIN_PYTHON_OLDEST`` /
@@ -167,8 +168,8 @@ _TIMING = re.compile(r"[-+]?\d+(?:\.\d+)?\s*s\b")
 
 def differences(first: str, second: str, label: str) -> list[str]:
     """Lines whose text differs, or whose numbers differ by more than one unit of their last
-    printed digit. The gradient checks' errors (rounding noise, each below its tolerance)
-    and timings are not compared."""
+    printed decimal (whole numbers, such as epochs, must be equal). The gradient checks'
+    errors (rounding noise, each below its tolerance) and timings are not compared."""
     found = []
     a_lines, b_lines = first.splitlines(), second.splitlines()
     if len(a_lines) != len(b_lines):
@@ -182,8 +183,9 @@ def differences(first: str, second: str, label: str) -> list[str]:
             continue
         # same text with the numbers masked, so both lines hold as many numbers
         for x, y in zip(_NUMBER.finditer(a), _NUMBER.finditer(b), strict=True):
-            unit = 10.0 ** -max(len(x.group(1) or ""), len(y.group(1) or ""))
-            if abs(float(x.group(0)) - float(y.group(0))) > unit * 1.01:
+            decimals = max(len(x.group(1) or ""), len(y.group(1) or ""))
+            unit = 10.0 ** -decimals * 1.01 if decimals else 0.0  # counts agree exactly
+            if abs(float(x.group(0)) - float(y.group(0))) > unit:
                 found.append(f"{label}:\n    {a}\n    {b}")
                 break
     return found
