@@ -14,7 +14,13 @@ Compares, on the same machine in the same process, with repetitions interleaved:
 Softmax regression, 20,000 training and 10,000 validation images, batch 128, learning
 rate 0.01, shuffling on, 20 epochs. It also checks that the fast float32 path stops the
 binary 2-vs-3 run (no shuffling, 500-epoch budget) at the same epoch as float64, and
-measures the wall time and peak memory (RSS) of a full execution of the notebook.
+measures the wall time and peak memory (RSS) of a full execution of the notebook and the time
+the PDF step takes from the executed notebook (Markdown, pandoc, Typst).
+
+Targets: single model / yardstick <= 0.33, sweep / five separate <= 0.40, PDF step <= 1 s,
+the notebook's kernel under 1 GiB. The notebook / one-training ratio is printed, not judged:
+the required content alone costs about 3.3 trainings. The last line names every target
+missed, and the exit code is 1 when there is one.
 """
 
 from __future__ import annotations
@@ -132,15 +138,26 @@ def binary_early_stop_epochs():
 
 
 NOTEBOOK_PROBE = """
-import json, resource, sys, time
+import json, statistics, sys, time
 sys.path.insert(0, {tools!r})
 import build_report
 from pathlib import Path
 start = time.perf_counter()
-build_report.execute(Path({out!r}), quick=False, timeout=1800)
+nb = build_report.execute(Path({out!r}), quick=False, timeout=1800)
 wall = time.perf_counter() - start
-kernel = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-print(json.dumps({{"wall": wall, "kernel_rss": kernel}}))
+try:
+    import resource
+    kernel = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+except ImportError:  # Windows
+    kernel = None
+title = build_report.title_page()
+pdf_seconds = []
+for _ in range(3):
+    start = time.perf_counter()
+    build_report.pdf_bytes(nb, title)
+    pdf_seconds.append(time.perf_counter() - start)
+print(json.dumps({{"wall": wall, "kernel_rss": kernel,
+                  "pdf_seconds": statistics.median(pdf_seconds)}}))
 """
 
 
@@ -214,24 +231,32 @@ def main() -> int:
     sweep_ratio = statistics.median(a / b for a, b in sweeps)
     print(f"five softmax models: sweep / one after another      {sweep_ratio:8.3f}   "
           f"(target <= 0.40; {sweeps[-1][0]:.1f} s against {sweeps[-1][1]:.1f} s)")
-    notebook_ratio = None
     if nb is not None:
         one = statistics.median(proj_times) * 50 / args.epochs
-        notebook_ratio = nb["wall"] / one
         print(f"notebook / one 50-epoch softmax training            {nb['wall'] / one:8.2f}   "
-              f"(target <= 3.5; {nb['wall']:.1f} s against {one:.1f} s)")
+              f"(not judged; {nb['wall']:.1f} s against {one:.1f} s)")
+        print(f"PDF step from the executed notebook (median of 3)  {nb['pdf_seconds']:8.2f} s "
+              f"(target <= 1 s)")
 
     epochs = binary_early_stop_epochs()
     same = "same" if epochs["float32"] == epochs["float64"] else "DIFFERENT"
     print(f"binary 2 vs 3, no shuffling: early stop in epoch {epochs['float32']} (float32) and "
           f"{epochs['float64']} (float64): {same}")
 
-    if nb is not None:
+    if nb is not None and nb["kernel_rss"] is not None:
         print(f"full notebook execution: {nb['wall']:.1f} s wall, peak RSS of the kernel "
               f"{nb['kernel_rss'] / 2**20:.0f} MiB (target < 1024 MiB)")
-    ok = proj / yard <= 0.33 and same == "same" and sweep_ratio <= 0.40
-    ok = ok and (nb is None or (nb["kernel_rss"] < 2**30 and notebook_ratio <= 3.5))
-    return 0 if ok else 1
+    missed = [what for what, met in (
+        (f"single model / yardstick {proj / yard:.3f} > 0.33", proj / yard <= 0.33),
+        (f"sweep / five separate {sweep_ratio:.3f} > 0.40", sweep_ratio <= 0.40),
+        ("float32 and float64 stop the binary run in different epochs", same == "same"),
+        (f"PDF step {nb and nb['pdf_seconds']:.2f} s > 1 s" if nb else "",
+         nb is None or nb["pdf_seconds"] <= 1.0),
+        ("the notebook's kernel needs 1 GiB or more",
+         nb is None or nb["kernel_rss"] is None or nb["kernel_rss"] < 2**30),
+    ) if not met]
+    print("targets missed: " + "; ".join(missed) if missed else "every target met")
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":
