@@ -316,27 +316,6 @@ def train_sweep(data: tuple[np.ndarray, ...], lambdas: tuple[float, ...] | list[
     return runs, seconds
 
 
-def separate_training_seconds(data: tuple[np.ndarray, ...], num_epochs: int, models: int,
-                              *, timed_epochs: int = 5) -> dict[str, float]:
-    """What ``models`` separate trainings of ``num_epochs`` with ``SoftmaxTrainer`` would
-    take, estimated from one model trained for ``timed_epochs``: its first epoch with the
-    set-up (the working copies are made during it, and it has one validation check more)
-    and the median of its later epochs.
-
-    Returns {"first_epoch", "per_epoch", "total"} in seconds.
-    """
-    trainer = SoftmaxTrainer(SoftmaxModel(0.0), LEARNING_RATE, BATCH_SIZE, SHUFFLE, *data,
-                             early_stopping=False)
-    start = time.perf_counter()
-    trainer.train(timed_epochs)
-    total = time.perf_counter() - start
-    later = trainer.epoch_seconds[1:]
-    first = total - sum(later)
-    per_epoch = float(np.median(later)) if later else first
-    return {"first_epoch": first, "per_epoch": per_epoch,
-            "total": models * (first + (num_epochs - 1) * per_epoch)}
-
-
 def plot_loss(run: Run, ax: Any) -> None:
     """Task 3b: training loss (windowed band) and validation loss."""
     utils.plot_loss(run.train_history["loss"], "Training loss", npoints_to_average=10,
@@ -374,19 +353,18 @@ def plot_weights(unregularised: Run, regularised: Run, fig: Any) -> None:
                  "bottom two: $\\lambda = 2$)", fontsize=12)
 
 
-def plot_val_accuracy_per_lambda(runs: list[Run], reference: Run | None, ax: Any) -> None:
-    """Task 4c: validation accuracy during training, one curve per lambda."""
-    for run in runs:
+def plot_val_accuracy_per_lambda(runs: list[Run], ax: Any) -> None:
+    """Task 4c: validation accuracy during training, one curve per lambda (the four the task
+    asks for, each in its own colour and line style so that none hides another)."""
+    styles = ("-", "--", "-.", ":")
+    for index, run in enumerate(runs):
         utils.plot_loss(run.val_history["accuracy"], f"$\\lambda = {run.l2_reg_lambda:g}$",
                         ax=ax)
-    if reference is not None:
-        utils.plot_loss(reference.val_history["accuracy"], "$\\lambda = 0$ (Task 3, reference)",
-                        ax=ax)
+        ax.lines[-1].set_linestyle(styles[index % len(styles)])
     values = np.concatenate([list(r.val_history["accuracy"].values())[5:] for r in runs])
     low = max(0.0, np.floor(values.min() * 50) / 50 - 0.01) if values.size else 0.0
     utils.label_steps_plot(ax, "Task 4c: validation accuracy during training for each $\\lambda$",
-                           "Validation accuracy", (low, 0.94), loc="upper center",
-                           bbox_to_anchor=(0.5, -0.16), ncol=3)
+                           "Validation accuracy", (low, 0.94), loc="lower right", ncol=2)
 
 
 def high_frequency_share(w: np.ndarray, cutoff: float = 0.25) -> float:
@@ -420,22 +398,28 @@ def weight_norms(runs: list[Run]) -> dict[float, tuple[float, float]]:
 
 
 def plot_norms(runs: list[Run], reference: Run | None, axes: Any) -> None:
-    """Task 4e: ||w|| (left) and ||w||^2 (right) of the final weights against lambda."""
+    """Task 4e: ||w|| (left) and ||w||^2 (right) of the final weights against lambda, with
+    ticks at the lambdas trained and, dashed, the unregularised model's value."""
     norms = weight_norms(runs)
-    lambdas = [r.l2_reg_lambda for r in runs]
+    lambdas = sorted(r.l2_reg_lambda for r in runs)
     ref = weight_norms([reference])[reference.l2_reg_lambda] if reference else None
     for column, (ax, label) in enumerate(utils.zip_equal(
             axes, ("$\\|w\\|_2$", "$\\|w\\|_2^2 = \\sum_{i,j} w_{i,j}^2$"))):
-        ax.plot(lambdas, [norms[lam][column] for lam in lambdas], "o-", label=label)
+        ax.plot(lambdas, [norms[lam][column] for lam in lambdas], "o-", label="final weights")
         if ref is not None:
             ax.axhline(ref[column], color="gray", linestyle="--",
                        label=f"$\\lambda = 0$: {ref[column]:.1f}")
         ax.set_xscale("log")
+        ax.set_xticks(lambdas)
+        ax.set_xticklabels([f"{lam:g}" for lam in lambdas])
+        ax.minorticks_off()
         ax.set_xlabel("$\\lambda$ (log scale)")
         ax.set_ylabel(label)
-        ax.legend()
+        top = max([norms[lam][column] for lam in lambdas] + ([ref[column]] if ref else []))
+        ax.set_ylim(0, 1.45 * top)  # room for the legend above every curve
+        ax.legend(loc="upper right")
     axes[0].set_title("Task 4e: L2 norm")
-    axes[1].set_title("Task 4e: squared L2 norm (the penalty's sum)")
+    axes[1].set_title("Task 4e: squared L2 norm")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,9 +448,9 @@ def main(argv: list[str] | None = None) -> int:
                "task3c_softmax_accuracy": lambda fig: plot_accuracy(reference, fig.subplots()),
                "task4b_weights": lambda fig: plot_weights(reference, by_lambda[2.0], fig),
                "task4c_l2_val_accuracy": lambda fig: plot_val_accuracy_per_lambda(
-                   runs[1:], reference, fig.subplots()),
+                   runs[1:], fig.subplots()),
                "task4e_l2_norm": lambda fig: plot_norms(runs[1:], reference, fig.subplots(1, 2))}
-    sizes = {"task4b_weights": (6.4, 6.6), "task4e_l2_norm": (6.4, 3.0)}
+    sizes = {"task4b_weights": (6.4, 6.6), "task4e_l2_norm": (6.4, 3.2)}
     for name, draw in figures.items():
         fig = plt.figure(figsize=sizes.get(name, (6.4, 3.6)))
         draw(fig)

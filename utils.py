@@ -332,7 +332,8 @@ def figure_renders(fig, png_path=None) -> tuple[dict[str, str], dict[str, dict]]
     renders = {}
     for fmt in ("png", "pdf"):
         buffer = io.BytesIO()
-        fig.savefig(buffer, format=fmt)
+        # no creation date in the PDF: two builds of the report give the same bytes
+        fig.savefig(buffer, format=fmt, metadata={"CreationDate": None} if fmt == "pdf" else None)
         renders[fmt] = buffer.getvalue()
     if png_path is not None:
         Path(png_path).write_bytes(renders["png"])

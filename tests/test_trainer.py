@@ -330,15 +330,6 @@ def test_a_graders_course_style_subclass_trains_and_stops_early():
     assert task2.calculate_accuracy(X[1000:], Y[1000:], model) > 0.8
 
 
-def test_separate_training_estimate_counts_the_setup_once_per_training():
-    X, Y = separable(np.random.default_rng(2), n=600, k=10)
-    estimate = task3.separate_training_seconds((X[:500], Y[:500], X[500:], Y[500:]),
-                                               num_epochs=50, models=5)
-    assert estimate["per_epoch"] > 0 and estimate["first_epoch"] > 0
-    one = estimate["first_epoch"] + 49 * estimate["per_epoch"]
-    assert estimate["total"] == pytest.approx(5 * one)
-
-
 def test_epoch_seconds_has_one_wall_time_per_epoch_run():
     t, _, _ = run_logistic(seed=0, epochs=3)
     assert len(t.epoch_seconds) == t.epochs_run == 3

@@ -162,6 +162,13 @@ def is_executed(nb: nbformat.NotebookNode) -> bool:
                if cell.cell_type == "code" and cell.source.strip())
 
 
+def report_cells(nb: nbformat.NotebookNode) -> list:
+    """The cells that belong to the report: all but those tagged ``remove-cell`` (the
+    notebook's note on how to export it)."""
+    return [cell for cell in nb.cells
+            if "remove-cell" not in cell.get("metadata", {}).get("tags", [])]
+
+
 # --- HTML: maths to MathML, nothing loaded from the network -------------------------------
 
 _MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\$)(.+?)(?<!\\)\$", re.DOTALL)
@@ -219,6 +226,7 @@ def offline_html(nb: nbformat.NotebookNode, resources: dict, title: TitlePage) -
     from nbconvert import HTMLExporter
 
     nb = nbformat.from_dict(nb)  # a copy: the PDF route keeps the TeX
+    nb.cells = report_cells(nb)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = mathml_markdown(cell.source)
@@ -253,16 +261,18 @@ def remote_resources(html_page: str) -> list[str]:
 
 # --- PDF: Markdown -> pandoc's Typst writer -> the Typst compiler -------------------------
 
-def report_markdown(nb: nbformat.NotebookNode) -> tuple[str, dict[str, bytes]]:
-    """The report as pandoc Markdown, code hidden, outputs kept, and the figure files.
+def report_markdown(nb: nbformat.NotebookNode) -> tuple[str, dict[str, bytes], dict[str, str]]:
+    """The report as pandoc Markdown, code hidden, outputs kept, the figure files, and the
+    placement of each figure that asks for one.
 
     Markdown cells and ``text/markdown`` outputs go in as they are; a figure goes in as its
-    vector ``application/pdf`` render (PNG where there is none), with the caption and width
-    the notebook gave it in the output's metadata (``caption``, ``width`` as a share of the
-    line). Plain-text results and streams are not part of the report.
+    vector ``application/pdf`` render (PNG where there is none), with the caption, width and
+    placement the notebook gave it in the output's metadata (``caption``; ``width`` as a
+    share of the line; ``placement``: "top", "bottom" or "none", default the template's).
+    Plain-text results and streams are not part of the report.
     """
-    parts, files = [], {}
-    for cell in nb.cells:
+    parts, files, placements = [], {}, {}
+    for cell in report_cells(nb):
         if cell.cell_type == "markdown":
             parts.append(cell.source)
             continue
@@ -278,11 +288,13 @@ def report_markdown(nb: nbformat.NotebookNode) -> tuple[str, dict[str, bytes]]:
                     caption = " ".join(str(meta.get("caption", "")).split())
                     width = float(meta.get("width", 1.0))
                     parts.append(f"![{caption}]({name}){{width={100 * width:g}%}}")
+                    if meta.get("placement") in ("top", "bottom", "none"):
+                        placements[name] = meta["placement"]
                     break
             else:
                 if "text/markdown" in data:
                     parts.append(str(data["text/markdown"]))
-    return "\n\n".join(parts) + "\n", files
+    return "\n\n".join(parts) + "\n", files, placements
 
 
 def pandoc_path() -> str:
@@ -295,16 +307,22 @@ def pandoc_path() -> str:
     return pypandoc.get_pandoc_path()
 
 
-def typst_body(markdown: str) -> str:
+def typst_body(markdown: str, placements: dict[str, str] | None = None) -> str:
     """Typst markup for the report's body; BuildError on any pandoc warning (a formula it
-    could not convert would print as raw TeX)."""
+    could not convert would print as raw TeX). ``placements``: figure file -> placement."""
+    # --columns: pipe tables narrower than this get widths from their content, not from the
+    # dashes of their separator line
     result = subprocess.run([pandoc_path(), "--from", "markdown", "--to", "typst",
-                             "--wrap=preserve"], input=markdown.encode("utf-8"),
+                             "--wrap=preserve", "--columns=1000"], input=markdown.encode("utf-8"),
                             capture_output=True, timeout=300)
     stderr = result.stderr.decode("utf-8", errors="replace").strip()
     if result.returncode != 0 or stderr:
         raise BuildError(f"pandoc could not convert the report to Typst: {stderr}")
-    return result.stdout.decode("utf-8")
+    body = result.stdout.decode("utf-8")
+    for name, placement in (placements or {}).items():
+        body = body.replace(f'#figure(image("{name}"',
+                            f'#figure(placement: {placement}, image("{name}"', 1)
+    return body
 
 
 def font_paths() -> list[str]:
@@ -381,8 +399,8 @@ def write_atomically(path: Path, content: bytes) -> None:
 
 def pdf_bytes(nb: nbformat.NotebookNode, title: TitlePage) -> bytes:
     """The executed notebook as the report PDF: Markdown, Typst, PDF."""
-    markdown, files = report_markdown(nb)
-    return compile_pdf(typst_body(markdown), files, title)
+    markdown, files, placements = report_markdown(nb)
+    return compile_pdf(typst_body(markdown, placements), files, title)
 
 
 def export(nb: nbformat.NotebookNode, out_dir: Path, *, quick: bool = False,
