@@ -41,11 +41,26 @@ class TaskError(Exception):
 
 
 def run(*command: str | Path) -> None:
-    """Run a command from the project's root; TaskError when it fails."""
-    result = subprocess.run([str(c) for c in command], cwd=ROOT)
-    if result.returncode != 0:
-        raise TaskError(f"`{' '.join(str(c) for c in command)}` failed "
-                        f"(exit {result.returncode})", result.returncode)
+    """Run a command from the project's root; TaskError when it fails.
+
+    Ctrl-C reaches the command too (it is in the same process group); this waits for it to
+    finish its own clean-up instead of killing it, then stops quietly. A second Ctrl-C
+    stops the command."""
+    child = subprocess.Popen([str(c) for c in command], cwd=ROOT)
+    interrupts = 0
+    while True:
+        try:
+            returncode = child.wait()
+            break
+        except KeyboardInterrupt:  # the child got the same Ctrl-C and is finishing
+            interrupts += 1
+            if interrupts > 1:
+                child.terminate()
+    if returncode in (130, -2):  # the child was interrupted and has said so
+        raise KeyboardInterrupt
+    if returncode != 0:
+        raise TaskError(f"`{' '.join(str(c) for c in command)}` failed (exit {returncode})",
+                        returncode)
 
 
 def setup_fingerprint() -> str:
@@ -157,8 +172,7 @@ def main(argv: list[str]) -> int:
     except TaskError as exc:
         print(f"tasks.py {name}: {exc.args[0]}", file=sys.stderr)
         return exc.args[1] if len(exc.args) > 1 else 1
-    except KeyboardInterrupt:
-        print(f"tasks.py {name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # the interrupted command has said what it kept
         return 130
     return 0
 

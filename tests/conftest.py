@@ -69,6 +69,17 @@ def session_network_probe():
     return {"resolved": resolved, "connect": socket.socket.connect.__name__}
 
 
+@pytest.fixture(scope="session")
+def executed_notebook(tmp_path_factory):
+    """The report notebook run once in a reduced (quick) build in a fresh kernel: (the
+    executed notebook, the folder it wrote its figures and metrics into)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_report
+
+    products = tmp_path_factory.mktemp("executed")
+    return build_report.execute(products, quick=True, timeout=600), products
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

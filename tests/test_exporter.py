@@ -24,14 +24,12 @@ TITLE_ENV = {"ASSIGNMENT1_GROUP": "42", "ASSIGNMENT1_AUTHORS": "Ada Lovelace; Al
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """The notebook run once in a reduced (quick) build, saved as an .ipynb with outputs."""
+def executed(executed_notebook, tmp_path_factory):
+    """The quick-built notebook saved as an .ipynb with outputs."""
     import nbformat
 
-    folder = tmp_path_factory.mktemp("executed")
-    nb = build_report.execute(folder / "products", quick=True, timeout=600)
-    path = folder / "assignment1.ipynb"
-    nbformat.write(nb, path)
+    path = tmp_path_factory.mktemp("saved") / "assignment1.ipynb"
+    nbformat.write(executed_notebook[0], path)
     return path
 
 

@@ -73,20 +73,18 @@ def test_notebook_does_not_reimplement_the_maths(notebook):
 
 
 @pytest.mark.slow
-def test_notebook_runs_end_to_end(tmp_path):
+def test_notebook_runs_end_to_end(executed_notebook):
     """A reduced run (3 softmax epochs instead of 50): no cell errors, every product written."""
-    nb = build_report.execute(tmp_path, quick=True, timeout=600)
+    nb, products = executed_notebook
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             assert output.output_type != "error", f"cell failed: {output.get('ename')}"
             assert output.get("name") != "stderr", f"cell wrote to stderr: {output.get('text')}"
-    texts = [str(value) for cell in nb.cells for output in cell.get("outputs", [])
-             for key, value in {**output.get("data", {}), "stream": output.get("text", "")}.items()
-             if key.startswith("text/") or key == "stream"]
+    texts = [text for cell in nb.cells for text in cell_texts(cell)]
     assert texts, "the notebook displayed no text at all"
     for text in texts:
         assert not re.search(r"\b(nan|inf|TODO)\b", text, re.IGNORECASE), text
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics = json.loads((products / "metrics.json").read_text())
     assert metrics["quick"] is True
     task2 = metrics["task2"]
     assert task2["early_stop_epoch"] == 33  # not affected by the reduced run
@@ -101,5 +99,91 @@ def test_notebook_runs_end_to_end(tmp_path):
         assert metrics["task4"]["l2_norm_squared"][lam] == pytest.approx(norm ** 2)
     small = {name: pt for name, pt in metrics["figures_smallest_font_pt"].items() if pt < 8}
     assert not small, f"text below 8 pt in the printed figures: {small}"
-    figures = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+    figures = sorted(p.name for p in (products / "figures").glob("*.png"))
     assert len(figures) >= 10 and "task4b_weights.png" in figures
+
+
+def cell_texts(cell) -> list[str]:
+    """Every text a cell shows: Markdown, plain text and streams."""
+    return [str(value) for output in cell.get("outputs", [])
+            for key, value in {**output.get("data", {}), "stream": output.get("text", "")}.items()
+            if (key.startswith("text/") or key == "stream") and value]
+
+
+def cell_pictures(cell) -> list[str]:
+    return [output["data"]["image/png"] for output in cell.get("outputs", [])
+            if "image/png" in output.get("data", {})]
+
+
+@pytest.mark.slow
+def test_cells_rerun_in_any_order_show_the_same_text_and_figures(executed_notebook, tmp_path):
+    """One kernel: every cell in order, then every cell after the set-up cell once more in
+    reverse order; each cell's text and figures must not change. The first pass must also
+    show the same text as another, independent execution (the session's), so nothing in the
+    report (no timing, no machine fact) changes from one build to the next."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    with build_report.notebook_environment(tmp_path, quick=True):
+        client = build_report.notebook_client(nb, timeout=600)
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            first = {i: (cell_texts(nb.cells[i]), cell_pictures(nb.cells[i])) for i in code}
+            for index in reversed(code[1:]):
+                client.execute_cell(nb.cells[index], index)
+    for index in code[1:]:
+        assert cell_texts(nb.cells[index]) == first[index][0], f"cell {index}'s text changed"
+        assert cell_pictures(nb.cells[index]) == first[index][1], f"cell {index}'s figure changed"
+    independent = executed_notebook[0]
+    for index in code:
+        assert first[index][0] == cell_texts(independent.cells[index]), \
+            f"cell {index} shows other text in another execution"
+
+
+@pytest.mark.slow
+def test_the_required_part_fits_nine_pages_and_the_appendix_two(executed_notebook, tmp_path):
+    from test_report_build import pdf_text
+
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(build_report.pdf_bytes(executed_notebook[0], build_report.title_page()))
+    from pypdf import PdfReader
+
+    pages = [page.extract_text() for page in PdfReader(str(pdf)).pages]
+    appendix = next(i for i, text in enumerate(pages) if "Appendix: beyond the assignment" in text)
+    assert "Task 4e" in "".join(pages[:appendix + 1])
+    assert appendix <= 9, f"tasks 1a-4e take {appendix} pages (at most 9)"
+    assert len(pages) - appendix <= 2, f"the appendix takes {len(pages) - appendix} pages"
+    assert pdf_text(pdf)[0].count("Task 4c: validation accuracy") >= 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_make_report_ends_with_one_line_and_mixes_no_runs(tmp_path):
+    """The previous build's figures stay whole; an interrupted run leaves nothing behind."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "build"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "from_the_previous_build.png").write_bytes(b"previous")
+    (out / "metrics.json").write_text("{}")
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "tools" / "build_report.py"), "--quick", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob(".staging-*/figures/*.png"))) < 2:  # mid-run, figures half drawn
+        assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
+        time.sleep(0.1)
+    os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130
+    assert stderr.strip().count("\n") == 0 and "interrupted" in stderr, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["figures", "metrics.json"]
+    assert [p.name for p in (out / "figures").iterdir()] == ["from_the_previous_build.png"]
+
+
+def test_notebook_by_products_are_ignored_by_git():
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "*.nbconvert.ipynb" in ignored

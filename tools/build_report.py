@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import html
 import json
@@ -121,11 +122,26 @@ def title_page(config: Path | None = None) -> TitlePage:
 # it costs about a second, which the quick test loop should not pay for tests that do not
 # build a report.
 
-def execute(out_dir: Path, quick: bool, timeout: int,
-            nb: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
-    """Run every cell (of ``nb``, default the project's notebook) in a fresh kernel with the
-    project root as working directory; the notebook writes its figures to ``out_dir``."""
-    import nbformat
+@contextlib.contextmanager
+def notebook_environment(out_dir: Path, quick: bool):
+    """The environment a kernel started inside inherits: where the notebook writes its
+    products, and whether it makes a reduced (quick) run."""
+    env = {"ASSIGNMENT1_BUILD": "1", "ASSIGNMENT1_OUT": str(out_dir.resolve()),
+           "ASSIGNMENT1_QUICK": "1" if quick else "0"}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def notebook_client(nb: nbformat.NotebookNode, timeout: int):
+    """An nbclient NotebookClient for ``nb`` whose kernel runs in the project's root."""
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
@@ -137,22 +153,20 @@ def execute(out_dir: Path, quick: bool, timeout: int,
                 kwargs["transport"] = "ipc"
             super().__init__(**kwargs)
 
+    return NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                          kernel_manager_class=LocalKernelManager,
+                          resources={"metadata": {"path": str(ROOT)}})
+
+
+def execute(out_dir: Path, quick: bool, timeout: int,
+            nb: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
+    """Run every cell (of ``nb``, default the project's notebook) in a fresh kernel with the
+    project root as working directory; the notebook writes its figures to ``out_dir``."""
+    import nbformat
+
     nb = nbformat.read(NOTEBOOK, as_version=4) if nb is None else nb
-    env = {"ASSIGNMENT1_BUILD": "1", "ASSIGNMENT1_OUT": str(out_dir.resolve()),
-           "ASSIGNMENT1_QUICK": "1" if quick else "0"}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the kernel inherits the environment of this process
-    try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                kernel_manager_class=LocalKernelManager,
-                                resources={"metadata": {"path": str(ROOT)}})
-        client.execute()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with notebook_environment(out_dir, quick):
+        notebook_client(nb, timeout).execute()
     return nb
 
 
@@ -450,7 +464,10 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     parser.add_argument("--config", type=Path, default=None,
                         help="the title page's group and names (default: report.toml)")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker is not None:
+        return worker(args.worker, args.quick, args.timeout)
     if args.config is not None:
         global CONFIG
         CONFIG = args.config
@@ -465,22 +482,104 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 1
     out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        return build(out_dir, staging, args.quick, args.timeout)
+    except KeyboardInterrupt:
+        print(f"make report: interrupted; {out_dir} keeps the previous report's files",
+              file=sys.stderr)
+        return 130
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def execute_in_worker(staging: Path, quick: bool, timeout: int) -> nbformat.NotebookNode:
+    """``execute`` in a child process of its own session, which writes the executed notebook
+    into ``staging``. Ctrl-C reaches only this process: the child is stopped and its output
+    (tracebacks of the kernel and of nbclient's clean-up) is dropped, so an interrupted build
+    ends with one line. BuildError carries the child's message when the notebook fails."""
+    import nbformat
+
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", str(staging),
+               "--timeout", str(timeout), *(["--quick"] if quick else [])]
+    own_group = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if os.name == "nt"
+                 else {"start_new_session": True})
+    child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                             errors="replace", **own_group)
+    try:
+        _, stderr = child.communicate()
+    except KeyboardInterrupt:
+        child.terminate()
+        try:
+            child.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+        raise
+    if child.returncode != 0:
+        raise BuildError(stderr.strip() or f"the notebook's worker ended with {child.returncode}")
+    return nbformat.read(staging / "assignment1.ipynb", as_version=4)
+
+
+def worker(staging: Path, quick: bool, timeout: int) -> int:
+    """The child of ``execute_in_worker``: run the notebook, save it into ``staging``."""
+    import signal
+
     import nbformat
     from nbclient.exceptions import CellExecutionError
+
+    if hasattr(signal, "SIGTERM"):  # stopped by the parent: clean up the kernel, then exit
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        nb = execute(staging, quick, timeout)
+    except CellExecutionError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    nbformat.write(nb, staging / "assignment1.ipynb")
+    return 0
+
+
+#: What the notebook writes into its output folder; moved into build/ together, when complete.
+NOTEBOOK_PRODUCTS = ("figures", "metrics.json")
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Move the notebook's products from ``staging`` into ``out_dir``, replacing the previous
+    ones: each is renamed into place whole, so no folder ever holds two runs' figures."""
+    for name in NOTEBOOK_PRODUCTS:
+        new, old = staging / name, out_dir / name
+        if not new.exists():
+            continue
+        retired = staging / f"{name}.previous"
+        try:
+            if old.exists():
+                os.replace(old, retired)
+            os.replace(new, old)
+        except BaseException:  # interrupted between the two renames: the previous one returns
+            if retired.exists() and not old.exists():
+                os.replace(retired, old)
+            raise
+
+
+def build(out_dir: Path, staging: Path, quick: bool, timeout: int) -> int:
+    """Execute the notebook into ``staging``, publish its products, export the report."""
+    import nbformat
 
     digest = sources_digest()
     start = time.perf_counter()
     try:
-        nb = execute(out_dir, args.quick, args.timeout)
-    except CellExecutionError as exc:
+        nb = execute_in_worker(staging, quick, timeout)
+    except BuildError as exc:
         (out_dir / "assignment1.pdf").unlink(missing_ok=True)
         print(f"The notebook failed while executing (no PDF was written):\n{exc}",
               file=sys.stderr)
         return 1
-    nbformat.write(nb, out_dir / "assignment1.ipynb")
+    write_atomically(out_dir / "assignment1.ipynb", nbformat.writes(nb).encode("utf-8"))
+    publish(staging, out_dir)
     print(f"executed {NOTEBOOK.name} in {time.perf_counter() - start:.1f} s "
           f"-> {out_dir / 'assignment1.ipynb'}")
-    return export(nb, out_dir, quick=args.quick, digest=digest)
+    return export(nb, out_dir, quick=quick, digest=digest)
 
 
 if __name__ == "__main__":
