@@ -213,18 +213,31 @@ def _publish_mode(path: Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this id runs (True when that cannot be told)."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # query-limited
+        if not handle:
+            return ctypes.GetLastError() != 87  # ERROR_INVALID_PARAMETER: no such process
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: a check, nothing is sent
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # alive, but not ours to signal
+    return True
+
+
 def _remove_stale_partials(data_dir: Path, stem: str) -> None:
     """Delete partial downloads of ``stem`` left by processes that no longer run."""
     for part in data_dir.glob(f".{stem}.pid*.part"):
         match = re.match(rf"\.{re.escape(stem)}\.pid(\d+)\.", part.name)
-        if not match:
-            continue
-        try:
-            os.kill(int(match.group(1)), 0)
-        except ProcessLookupError:
+        if match and not _process_exists(int(match.group(1))):
             part.unlink(missing_ok=True)
-        except OSError:
-            pass  # alive, or not ours to signal: leave it
 
 
 def download(

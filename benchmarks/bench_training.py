@@ -102,7 +102,7 @@ def machine_line():
 
     cpu = platform.processor() or "cpu"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8")
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
