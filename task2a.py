@@ -30,6 +30,7 @@ __all__ = [
     "accuracy_from_logits",
     "as_float_array",
     "check_images",
+    "check_weights",
     "cross_entropy_gradient",
     "cross_entropy_loss",
     "cross_entropy_loss_from_logits",
@@ -75,6 +76,16 @@ def check_images(X: np.ndarray, who: str, features: int | None = None) -> None:
         raise ValueError(f"{who}: X must have shape {want}, got {X.shape}")
 
 
+def check_weights(w, shape: tuple, who: str) -> None:
+    """Raise unless ``w`` is a 2-D float array of ``shape`` (None in ``shape``: any size)."""
+    if not isinstance(w, np.ndarray) or w.ndim != len(shape) or any(
+            want is not None and got != want for got, want in zip(w.shape, shape)):
+        want = "(" + ", ".join("K" if n is None else str(n) for n in shape) + ")"
+        got = w.shape if isinstance(w, np.ndarray) else type(w).__name__
+        raise ValueError(f"{who}: w must have shape {want}, got {got}; reset it with "
+                         f"np.zeros({want.replace('K', '10')})")
+
+
 def check_targets(targets: np.ndarray, outputs: np.ndarray, who: str,
                   outputs_name: str = "outputs") -> None:
     if targets.shape != outputs.shape:
@@ -114,10 +125,14 @@ def checked_pair(targets, outputs, who: str, outputs_name: str, columns: int | N
         want = "(N, K)" if columns is None else f"(N, {columns})"
         raise ValueError(f"{who}: targets and {outputs_name} must have shape {want}, got "
                          f"{outputs.shape}")
+    if outputs.shape[0] == 0:
+        raise ValueError(f"{who}: targets and {outputs_name} hold no examples (shape "
+                         f"{outputs.shape}); a mean over an empty batch is undefined")
     check_target_values(targets, who)
-    if outputs_name == "logits" and np.isnan(outputs).any():
-        raise ValueError(f"{who}: logits contain NaN; the weights have diverged or the "
-                         f"inputs hold NaN")
+    if outputs_name == "logits" and not np.isfinite(outputs).all():
+        what = "NaN" if np.isnan(outputs).any() else "an infinite value"
+        raise ValueError(f"{who}: logits contain {what}; logits must be finite (the weights "
+                         f"have diverged or the inputs hold NaN or inf)")
     return targets, outputs
 
 
@@ -290,6 +305,7 @@ class BinaryModel:
     def logits(self, X: np.ndarray) -> np.ndarray:
         """X: (N, 785) -> z = X w, (N, 1)."""
         check_images(X, "BinaryModel.forward", self.I)
+        check_weights(self.w, (self.I, 1), "BinaryModel")
         with underflow_is_fine():
             return X @ self.w
 
@@ -313,10 +329,12 @@ class BinaryModel:
             X: (N, 785) images; outputs: (N, 1) from ``forward``; targets: (N, 1).
         """
         check_images(X, "BinaryModel.backward", self.I)
+        check_weights(self.w, (self.I, 1), "BinaryModel")
         check_targets(targets, outputs, "BinaryModel.backward")
         if outputs.shape != (X.shape[0], 1):
             raise ValueError(f"BinaryModel.backward: outputs must have shape ({X.shape[0]}, 1), "
                              f"got {outputs.shape}")
+        check_binary_targets(targets, "BinaryModel.backward")
         self.grad = cross_entropy_gradient(X, outputs, targets, self.w, self.l2_reg_lambda)
 
     def zero_grad(self) -> None:

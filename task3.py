@@ -164,6 +164,14 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
             if not isinstance(m, SoftmaxModel):
                 raise TypeError(f"SoftmaxSweepTrainer: every model must be a SoftmaxModel, "
                                 f"got {type(m).__name__}")
+            # the sweep computes the plain model's maths for all models at once: a subclass
+            # with its own maths would silently be trained as a plain SoftmaxModel
+            own = [name for name in ("forward", "backward", "logits", "logits_from_transposed")
+                   if getattr(type(m), name) is not getattr(SoftmaxModel, name)]
+            if own:
+                raise TypeError(f"SoftmaxSweepTrainer: {type(m).__name__} overrides "
+                                f"{', '.join(own)}, which the sweep would not call; train it "
+                                f"with SoftmaxTrainer")
         if len({id(m) for m in models}) != len(models):
             raise ValueError("SoftmaxSweepTrainer: the same model appears twice in models")
         super().__init__(list(models), *args, **kwargs)
@@ -175,6 +183,11 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
     def _begin(self) -> None:
         super()._begin()
         models = self._models(self.model)  # checked by train(), l2_reg_lambda included
+        expected = (self.X_train.shape[1], self.Y_train.shape[1])
+        for index, m in enumerate(models):  # a model's w may have been replaced since
+            if m.w.shape != expected:
+                raise ValueError(f"SoftmaxSweepTrainer: model {index}'s w has shape "
+                                 f"{m.w.shape}, expected {expected} like the targets")
         self._k = models[0].w.shape[1]
         self._W = np.concatenate([m.w for m in models], axis=1).astype(self._float)
         self._lambda_cols = np.repeat([float(m.l2_reg_lambda) for m in models],
@@ -187,6 +200,11 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
         learning rate is 0, which freezes it); None when no model still training decays."""
         shrink = self._lr_cols * self._lambda_cols
         self._decay = 1 - shrink if shrink.any() else None
+
+    def _current_weights(self) -> list[np.ndarray | None]:
+        if getattr(self, "_W", None) is None:
+            return super()._current_weights()
+        return [self._W[:, self._block(index)] for index in range(len(self._stoppers))]
 
     def _block(self, index: int) -> slice:
         return slice(index * self._k, (index + 1) * self._k)

@@ -29,6 +29,7 @@ from task2a import (
     check_l2_reg_lambda,
     check_probabilities,
     check_targets,
+    check_weights,
     checked_pair,
     cross_entropy_gradient,
     numerical_gradient_check,
@@ -92,14 +93,40 @@ def softmax(z: np.ndarray, axis: int | None = None) -> np.ndarray:
     """
     z = as_float_array(z, "z", "softmax")
     if axis is None:
-        if z.ndim != 2:
-            raise ValueError(f"softmax: z must have shape (N, K), got {z.shape}")
+        if z.ndim != 2 or z.shape[1] == 0:
+            raise ValueError(f"softmax: z must have shape (N, K) with K >= 1, got {z.shape}")
         # computed class-major and copied back: the two small copies cost less than NumPy's
         # reductions over rows of 10 (2x faster for a batch of 128, 5x for 10,000 rows)
         return np.ascontiguousarray(softmax(np.array(z.T, order="C"), axis=0).T)
-    e = z - z.max(axis=axis, keepdims=True)  # <= 0: exp cannot overflow
+    if z.shape[axis] == 0:
+        raise ValueError(f"softmax: z has no classes along axis {axis} (shape {z.shape})")
+    top = z.max(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):  # inf - inf; handled below
+        e = z - top  # <= 0: exp cannot overflow
     np.exp(e, out=e)  # exp(very negative) -> 0 is the right answer
-    e /= e.sum(axis=axis, keepdims=True)  # the max contributes exp(0) = 1: sum >= 1
+    total = e.sum(axis=axis, keepdims=True)  # the max contributes exp(0) = 1: sum >= 1
+    if not np.isfinite(total).all():  # a NaN, a +inf logit, or a row of only -inf
+        return _softmax_limits(z, axis)
+    e /= total
+    return e
+
+
+def _softmax_limits(z: np.ndarray, axis: int) -> np.ndarray:
+    """softmax where logits are infinite, as the limit: the +inf logits of a row share its
+    probability equally; -inf logits get 0. NaN, or a row whose every logit is -inf (no
+    limit exists), is a ValueError."""
+    if np.isnan(z).any():
+        raise ValueError("softmax: z contains NaN, which has no probability (the weights have "
+                         "diverged or the inputs hold NaN)")
+    top = z.max(axis=axis, keepdims=True)
+    if np.isneginf(top).any():
+        raise ValueError("softmax: a row of z has every logit -inf, so its probabilities are "
+                         "undefined")
+    infinite = np.isposinf(top)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(np.where(infinite, 0.0, z - np.where(infinite, 0.0, top))).astype(z.dtype)
+    e = np.where(infinite, np.isposinf(z), e).astype(z.dtype)
+    e /= e.sum(axis=axis, keepdims=True)
     return e
 
 
@@ -173,6 +200,7 @@ class SoftmaxModel:
     def logits(self, X: np.ndarray) -> np.ndarray:
         """X: (N, 785) -> z = X w, (N, 10)."""
         check_images(X, "SoftmaxModel.forward", self.I)
+        check_weights(self.w, (self.I, None), "SoftmaxModel")
         with underflow_is_fine():
             return X @ self.w
 
@@ -201,10 +229,12 @@ class SoftmaxModel:
             X: (N, 785) images; outputs: (N, 10) from ``forward``; targets: (N, 10) one-hot.
         """
         check_images(X, "SoftmaxModel.backward", self.I)
+        check_weights(self.w, (self.I, self.num_outputs), "SoftmaxModel")
         check_targets(targets, outputs, "SoftmaxModel.backward")
         if outputs.shape != (X.shape[0], self.num_outputs):
             raise ValueError(f"SoftmaxModel.backward: outputs must have shape "
                              f"({X.shape[0]}, {self.num_outputs}), got {outputs.shape}")
+        check_one_hot(targets, "SoftmaxModel.backward")
         self.grad = cross_entropy_gradient(X, outputs, targets, self.w, self.l2_reg_lambda)
 
     def zero_grad(self) -> None:
@@ -290,18 +320,20 @@ def relative_class_major_losses(d: np.ndarray, labels: np.ndarray) -> np.ndarray
 
 
 def relative_class_major_accuracies(d: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Accuracy from (..., K-1, N) logits relative to class 0 (first maximum on ties)."""
+    """Accuracy from (..., K-1, N) logits relative to class 0 (first maximum on ties).
+
+    The trainer's internal path: a model whose logits hold NaN (it has diverged) gets NaN,
+    which the trainer turns into ``TrainingDiverged``; the public ``accuracy_from_logits``
+    raises ValueError instead."""
     best = d.max(axis=-2)
-    if np.isnan(best).any():
-        raise ValueError("relative_class_major_accuracies: logits contain NaN, so no class is "
-                         "largest; the weights have diverged (try a smaller learning rate)")
+    diverged = np.isnan(best).any(axis=-1)
     k = d.shape[-2]
     # the first maximum's class, 1..K-1: weight the rows K-1..1 and take the largest weight
     # among those equal to the maximum (four times faster than np.where with an index)
     weights = np.arange(k, 0, -1, dtype=np.int8 if k < 127 else np.int32)[:, None]
     first = (k + 1) - ((d == best[..., None, :]) * weights).max(axis=-2)
     predicted = np.where(best > 0, first, 0)  # class 0 wins when no difference is positive
-    return (predicted == labels).mean(axis=-1)
+    return np.where(diverged, np.nan, (predicted == labels).mean(axis=-1))
 
 
 def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarray) -> GradientCheck:

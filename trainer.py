@@ -25,9 +25,10 @@ overrides the two steps trains the same way.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any, Dict
 
 import numpy as np
@@ -50,14 +51,7 @@ class TrainingDiverged(FloatingPointError):
     """The loss or the weights stopped being finite during training."""
 
 
-def check_count(value: Any, name: str, who: str, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{who}: {name} must be an integer >= {minimum}, got {value!r} "
-                        f"({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{who}: {name} must be an integer >= {minimum}, got {value}")
-    return int(value)
+check_count = utils.check_count  # its old home
 
 
 def _check_learning_rate(value: Any, who: str) -> float:
@@ -69,25 +63,20 @@ def _check_learning_rate(value: Any, who: str) -> float:
     return float(value)
 
 
-def _all_finite(X: np.ndarray) -> bool:
-    """No NaN or inf in X. A finite sum proves it in one pass without a temporary array; only
-    a NaN, an inf or a sum that overflows needs the element-wise look."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = np.add.reduce(X, axis=None)
-    return bool(np.isfinite(total)) or bool(np.isfinite(X).all())
-
-
 def _check_data(X_train, Y_train, X_val, Y_val, who: str) -> None:
     for name, X, Y in (("train", X_train, Y_train), ("val", X_val, Y_val)):
         if not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray):
             raise TypeError(f"{who}: X_{name} and Y_{name} must be NumPy arrays, got "
                             f"{type(X).__name__} and {type(Y).__name__}")
-        if X.ndim != 2 or len(X) != len(Y) or Y.ndim == 0:
+        if X.ndim != 2 or Y.ndim == 0 or len(X) != len(Y):
             raise ValueError(f"{who}: X_{name} must be (N, D) with one target row per image, "
                              f"got X_{name} {X.shape} and Y_{name} {Y.shape}")
+        if len(X) == 0:
+            raise ValueError(f"{who}: X_{name} holds no images (shape {X.shape}); every "
+                             f"validation check and step needs at least one")
         if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
             raise TypeError(f"{who}: X_{name} must hold numbers, got dtype {X.dtype}")
-        if np.issubdtype(X.dtype, np.floating) and not _all_finite(X):
+        if np.issubdtype(X.dtype, np.floating) and not utils.all_finite(X):
             raise ValueError(f"{who}: X_{name} contains NaN or infinite values; check the "
                              f"images before training")
     if X_val.shape[1] != X_train.shape[1] or Y_val.shape[1:] != Y_train.shape[1:]:
@@ -97,7 +86,13 @@ def _check_data(X_train, Y_train, X_val, Y_val, who: str) -> None:
 
 
 def check_model(model: Any, n_features: int, who: str) -> None:
-    """A trainable model: float weights ``w`` that fit the images, a finite L2 strength."""
+    """A trainable model: an instance (not None, not a class) whose float weights ``w``, if
+    it keeps them there, have the shape (D, K) that fits the images; a finite L2 strength.
+    What else a model needs is up to the trainer's steps (a grader's may differ)."""
+    if model is None or isinstance(model, type):
+        what = "None" if model is None else f"the class {model.__name__}"
+        raise TypeError(f"{who}: model must be a model instance such as task3a.SoftmaxModel(), "
+                        f"got {what}")
     w = getattr(model, "w", None)
     if w is None:
         return  # a grader's model may keep its weights elsewhere; its steps handle them
@@ -105,10 +100,27 @@ def check_model(model: Any, n_features: int, who: str) -> None:
         kind = w.dtype if isinstance(w, np.ndarray) else type(w).__name__
         raise TypeError(f"{who}: model.w must be a float NumPy array, got {kind}; integer "
                         f"weights would be truncated by every step (use np.zeros(shape))")
-    if w.ndim == 2 and w.shape[0] != n_features:
+    if w.ndim != 2 or w.shape[0] != n_features:
         raise ValueError(f"{who}: model.w has shape {w.shape} but the images have "
                          f"{n_features} columns; expected ({n_features}, K)")
     check_l2_reg_lambda(getattr(model, "l2_reg_lambda", 0.0), f"{who}: model")
+
+
+def _progress(epochs: range, name: str) -> Iterator[int]:
+    """Epochs with a progress bar on stderr: tqdm's when it is installed, else one line."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # the course's environment need not have tqdm
+        return _plain_progress(epochs, name)
+    return iter(tqdm(epochs, desc=name, unit="epoch", leave=False))
+
+
+def _plain_progress(epochs: range, name: str) -> Iterator[int]:
+    for epoch in epochs:
+        sys.stderr.write(f"\r{name}: epoch {epoch + 1}/{len(epochs)}")
+        sys.stderr.flush()
+        yield epoch
+    sys.stderr.write("\r" + " " * (len(name) + 30) + "\r")
 
 
 class EarlyStopping:
@@ -188,9 +200,9 @@ class BaseTrainer:
         who = type(self).__name__
         self.learning_rate = _check_learning_rate(learning_rate, who)
         self.batch_size = check_count(batch_size, "batch_size", who, 1)
-        if not isinstance(shuffle_dataset, (bool, np.bool_)):
-            raise TypeError(f"{who}: shuffle_dataset must be True or False, got "
-                            f"{shuffle_dataset!r}")
+        shuffle_dataset = utils.check_flag(shuffle_dataset, "shuffle_dataset", who)
+        early_stopping = utils.check_flag(early_stopping, "early_stopping", who)
+        progress = utils.check_flag(progress, "progress", who)
         _check_data(X_train, Y_train, X_val, Y_val, who)
         if len(X_train) < self.batch_size:
             raise ValueError(f"{who}: batch_size {batch_size} is larger than the "
@@ -322,26 +334,51 @@ class BaseTrainer:
     def _run_epochs(self, num_epochs: int) -> None:
         num_steps_per_val = max(1, (self.X_train.shape[0] // self.batch_size) // 5)
         rng = np.random.default_rng(self.seed)
-        epochs = range(num_epochs)
-        if self.progress:
-            from tqdm.auto import tqdm
-            epochs = tqdm(epochs, desc=type(self).__name__, unit="epoch", leave=False)
+        epochs = _progress(range(num_epochs), type(self).__name__) if self.progress \
+            else range(num_epochs)
         for epoch in epochs:
             self.epochs_run = epoch + 1
             started = time.perf_counter()
             try:
                 for X_batch, Y_batch in self._batches(rng):
-                    self._record_losses(self.train_step(X_batch, Y_batch))
+                    self._record_losses(self._guarded(self.train_step, X_batch, Y_batch))
                     if self.global_step % num_steps_per_val == 0:
-                        self._record_check(epoch, self.validation_step())
+                        self._record_check(epoch, self._guarded(self.validation_step))
                     self.global_step += 1
                     if not any(self._active()):
                         return
             finally:
                 self.epoch_seconds.append(time.perf_counter() - started)
 
+    def _guarded(self, step: Any, *batch: np.ndarray) -> Any:
+        """``step(*batch)`` (``train_step`` or ``validation_step``). The one place where a
+        failure caused by a state that is no longer finite becomes ``TrainingDiverged``: a
+        step that raises (e.g. softmax of NaN logits, or a grader's accuracy refusing them)
+        while a model's weights, or its logits on the step's images, are not finite. Non-finite
+        numbers a step returns are caught by ``_record_losses`` and ``_record_check``."""
+        try:
+            return step(*batch)
+        except (ValueError, FloatingPointError, OverflowError) as exc:
+            images = batch[0] if batch else self.X_val
+            for index, w in enumerate(self._current_weights()):
+                if w is None:
+                    continue
+                if not utils.all_finite(w):
+                    raise self._diverged("a weight", index) from exc
+                if images.ndim == 2 and w.ndim == 2 and images.shape[1] == w.shape[0]:
+                    with np.errstate(all="ignore"):
+                        logits = images @ w
+                    if not utils.all_finite(logits):
+                        raise self._diverged("a logit (they overflow)", index) from exc
+            raise
+
+    def _current_weights(self) -> list[np.ndarray | None]:
+        """Each model's weights as training has them now (None where a model keeps none)."""
+        return [w if isinstance(w, np.ndarray) else None
+                for w in (getattr(m, "w", None) for m in self._models(self.model))]
+
     def _diverged(self, what: str, index: int = 0) -> TrainingDiverged:
-        who = f"model {index} " if len(self._stoppers) > 1 else ""
+        who = f"model {index}: " if len(self._stoppers) > 1 else ""
         restored = ("the weights of the best validation check (step "
                     f"{self._stoppers[index].best_step})" if self._stoppers[index].best_w
                     is not None else "the starting weights")
@@ -357,7 +394,7 @@ class BaseTrainer:
             if not active:
                 continue
             if not np.isfinite(loss):
-                raise self._diverged("the batch loss", index)
+                raise self._diverged(f"the batch loss ({loss})", index)
             train_history["loss"][self.global_step] = float(loss)
 
     def _record_check(self, epoch: int, results: tuple[Any, Any, Any]) -> None:
@@ -369,10 +406,12 @@ class BaseTrainer:
             if stopper.stop_epoch is not None:
                 continue
             w = getattr(models[index], "w", None)
+            if w is not None and not utils.all_finite(w):
+                raise self._diverged("a weight", index)
             if not np.isfinite(val_loss):
                 raise self._diverged("the validation loss", index)
-            if w is not None and not np.isfinite(w).all():
-                raise self._diverged("a weight", index)
+            if not (np.isfinite(accuracy_train) and np.isfinite(accuracy_val)):
+                raise self._diverged("an accuracy (the logits)", index)
             train_history, val_history = self._histories[index]
             train_history["accuracy"][self.global_step] = float(accuracy_train)
             val_history["loss"][self.global_step] = float(val_loss)
@@ -520,6 +559,8 @@ class ModelTrainer(BaseTrainer):
 
     def _validation_from_forward(self) -> tuple[float, float, float]:
         outputs_val = self.model.forward(self.X_val)
+        if not utils.all_finite(np.asarray(outputs_val, dtype=float)):
+            return np.nan, np.nan, np.nan  # diverged: _record_check says so
         val_loss = self.batch_loss(self.Y_val, outputs_val)
         accuracy_val = self.calculate_accuracy(self.X_val, self.Y_val, self.model)
         accuracy_train = self.calculate_accuracy(self.X_train, self.Y_train, self.model)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from numbers import Integral, Real
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,8 +26,12 @@ import mnist
 __all__ = [
     "DEFAULT_SEED",
     "ArrayPool",
+    "all_finite",
     "batch_loader",
     "binary_prune_dataset",
+    "check_class_label",
+    "check_count",
+    "check_flag",
     "confusion_matrix",
     "label_steps_plot",
     "load_binary_dataset",
@@ -46,6 +51,34 @@ DEFAULT_SEED = 0
 _default_rng = np.random.default_rng(DEFAULT_SEED)
 
 
+def check_count(value, name: str, who: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise
+    (bools, floats, None and strings are refused, also 2.0)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        raise TypeError(f"{who}: {name} must be an integer >= {minimum}, got {value!r} "
+                        f"({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{who}: {name} must be an integer >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_flag(value, name: str, who: str) -> bool:
+    """``value`` as a bool; TypeError naming ``name`` for anything else (the string 'False'
+    is true in Python, so strings and numbers are refused)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{who}: {name} must be True or False, got {value!r} "
+                        f"({type(value).__name__})")
+    return bool(value)
+
+
+def check_class_label(value, name: str, who: str) -> int:
+    """A class label: an integer (not a bool, float or string); TypeError otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        raise TypeError(f"{who}: {name} must be an integer class label such as 2, got "
+                        f"{value!r} ({type(value).__name__})")
+    return int(value)
+
+
 def zip_equal(*sequences):
     """``zip`` of sequences that must all have one length (``zip(..., strict=True)``, which
     needs Python 3.10; the hand-in runs on 3.8). Raises ValueError naming the lengths."""
@@ -56,11 +89,14 @@ def zip_equal(*sequences):
 
 
 def _check_pair(X: np.ndarray, Y: np.ndarray, who: str) -> None:
-    if not hasattr(X, "shape") or not hasattr(Y, "shape"):
+    if not isinstance(X, np.ndarray) or not isinstance(Y, np.ndarray):
         raise TypeError(f"{who}: X and Y must be NumPy arrays, got {type(X).__name__} and "
                         f"{type(Y).__name__}")
     if X.ndim != 2:
         raise ValueError(f"{who}: X must be 2-D (N, features), got shape {X.shape}")
+    if Y.ndim == 0:
+        raise ValueError(f"{who}: Y must hold one target per row of X, shape (N,) or (N, ...), "
+                         f"got a 0-d array")
     if len(X) != len(Y):
         raise ValueError(f"{who}: X and Y must have the same number of rows, got {len(X)} "
                          f"images and {len(Y)} targets")
@@ -90,9 +126,12 @@ def batch_loader(
         when ``drop_last`` is False.
     """
     _check_pair(X, Y, "batch_loader")
-    if int(batch_size) != batch_size or batch_size <= 0:
-        raise ValueError(f"batch_loader: batch_size must be a positive integer, got {batch_size!r}")
-    batch_size = int(batch_size)
+    batch_size = check_count(batch_size, "batch_size", "batch_loader", 1)
+    shuffle = check_flag(shuffle, "shuffle", "batch_loader")
+    drop_last = check_flag(drop_last, "drop_last", "batch_loader")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"batch_loader: rng must be a numpy.random.Generator (e.g. "
+                        f"np.random.default_rng(0)), got {rng!r} ({type(rng).__name__})")
     n = len(X)
     num_batches = n // batch_size if drop_last else -(-n // batch_size)
     if shuffle:
@@ -143,7 +182,8 @@ class ArrayPool:
         kept = 0
         while arrays:
             array = arrays.pop()
-            if array is None or array.base is not None or not array.flags.c_contiguous:
+            if array is None or array.base is not None or not array.flags.c_contiguous \
+                    or not array.flags.writeable:
                 continue
             # two references: the name `array` and getrefcount's own argument; any more
             # means a view, a buffer or another name still sees this memory
@@ -173,9 +213,16 @@ def stack_transposed(arrays: list[np.ndarray], dtype=np.float32, block: int = 12
         ``block`` rows, which keeps the transpose cache-friendly (about twice as fast as
         one big transposing copy).
     """
+    if not isinstance(arrays, (list, tuple)) or not arrays:
+        raise ValueError("stack_transposed: arrays must be a non-empty list of (N_i, D) "
+                         "arrays")
+    for a in arrays:
+        if not isinstance(a, np.ndarray) or a.ndim != 2:
+            shape = getattr(a, "shape", type(a).__name__)
+            raise ValueError(f"stack_transposed: every array must be 2-D (N_i, D), got {shape}")
     width = arrays[0].shape[1]
     for a in arrays:
-        if a.ndim != 2 or a.shape[1] != width:
+        if a.shape[1] != width:
             raise ValueError(f"stack_transposed: every array must be (N, {width}), got {a.shape}")
     rows = width if columns is None else len(columns)
     shape = (rows, sum(len(a) for a in arrays))
@@ -190,9 +237,25 @@ def stack_transposed(arrays: list[np.ndarray], dtype=np.float32, block: int = 12
             chunk = a[i:i + block]
             if columns is not None:
                 chunk = chunk.take(columns, axis=1)
-            out[:, start:start + len(chunk)] = chunk.T
+            with np.errstate(over="ignore"):  # checked below, once for the whole copy
+                out[:, start:start + len(chunk)] = chunk.T
             start += len(chunk)
+    if np.issubdtype(out.dtype, np.floating) and not all_finite(out) and \
+            all(all_finite(a) for a in arrays):
+        raise ValueError(f"stack_transposed: values too large for {out.dtype} (largest "
+                         f"{max(float(np.abs(a).max()) for a in arrays if a.size):.3g}); "
+                         f"stack into a wider dtype such as float64")
     return out
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """No NaN or inf in ``a``: a finite sum proves it in one pass without a temporary array;
+    only a NaN, an inf or a sum that overflows needs the element-wise look."""
+    if not np.issubdtype(a.dtype, np.floating):
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(a, axis=None)
+    return bool(np.isfinite(total)) or bool(np.isfinite(a).all())
 
 
 def binary_prune_dataset(class1: int, class2: int, X: np.ndarray, Y: np.ndarray):
@@ -203,9 +266,21 @@ def binary_prune_dataset(class1: int, class2: int, X: np.ndarray, Y: np.ndarray)
     Returns:
         X (M, D) and Y with Y's trailing shape, where M counts the two classes.
     """
-    _check_pair(X, Y, "binary_prune_dataset")
+    who = "binary_prune_dataset"
+    _check_pair(X, Y, who)
+    if not (Y.ndim == 1 or (Y.ndim == 2 and Y.shape[1] == 1)):
+        raise ValueError(f"{who}: Y must hold integer labels, shape (N,) or (N, 1), got "
+                         f"{Y.shape}; pass labels, not one-hot targets")
+    class1 = check_class_label(class1, "class1", who)
+    class2 = check_class_label(class2, "class2", who)
     if class1 == class2:
-        raise ValueError(f"binary_prune_dataset: the two classes must differ, got {class1} twice")
+        raise ValueError(f"{who}: the two classes must differ, got {class1} twice")
+    for name, label in (("class1", class1), ("class2", class2)):
+        if not (Y == label).any():
+            present = np.unique(Y)
+            raise ValueError(f"{who}: {name} = {label} does not occur in Y (its labels are "
+                             f"{', '.join(map(str, present[:12].tolist()))}"
+                             f"{'...' if len(present) > 12 else ''})")
     mask1 = Y == class1
     mask2 = Y == class2
     keep = (mask1 | mask2).reshape(len(Y))
@@ -263,13 +338,16 @@ def plot_loss(
     if not isinstance(loss_dict, dict):
         raise TypeError(f"plot_loss: expected a {{step: value}} dict, "
                         f"got {type(loss_dict).__name__}")
-    if int(npoints_to_average) != npoints_to_average or npoints_to_average < 1:
-        raise ValueError(f"plot_loss: npoints_to_average must be a positive integer, got "
-                         f"{npoints_to_average!r}")
+    n = check_count(npoints_to_average, "npoints_to_average", "plot_loss", 1)
+    for step, value in loss_dict.items():
+        for what, item in (("step", step), ("value", value)):
+            if isinstance(item, (bool, np.bool_)) or not isinstance(item, Real):
+                raise TypeError(f"plot_loss: every {what} of the history must be a number, got "
+                                f"{item!r} ({type(item).__name__}) at step {step!r}; pass one "
+                                f"history such as train_history['loss']")
     ax = ax if ax is not None else plt.gca()
     steps = np.fromiter(loss_dict.keys(), dtype=float, count=len(loss_dict))
     values = np.fromiter(loss_dict.values(), dtype=float, count=len(loss_dict))
-    n = int(npoints_to_average)
     if n == 1 or not plot_variance or len(values) < n:
         ax.plot(steps, values, label=label)
         return
@@ -344,6 +422,10 @@ def figure_renders(fig, png_path=None) -> tuple[dict[str, str], dict[str, dict]]
     return data, {"image/png": {"width": shown}}
 
 
+#: The largest confusion matrix: 10,000 x 10,000 counts, 800 MB.
+MAX_CLASSES = 10_000
+
+
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts C[t, p] of examples with true class t predicted as p.
 
@@ -353,10 +435,11 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     Returns:
         (num_classes, num_classes) int64; rows are true classes and sum to their counts.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
-            or num_classes < 1:
-        raise TypeError(f"confusion_matrix: num_classes must be a positive integer, got "
-                        f"{num_classes!r}")
+    num_classes = check_count(num_classes, "num_classes", "confusion_matrix", 1)
+    if num_classes > MAX_CLASSES:
+        raise ValueError(f"confusion_matrix: num_classes must be at most {MAX_CLASSES:,} (a "
+                         f"{num_classes:,} x {num_classes:,} matrix would not fit in memory), "
+                         f"got {num_classes:,}")
     labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()
     if labels.shape != predictions.shape:
         raise ValueError(f"confusion_matrix: {labels.size} labels but {predictions.size} "

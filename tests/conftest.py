@@ -1,26 +1,28 @@
 """Shared fixtures and the network policy: tests never leave the machine.
 
 Two layers, both in force before the first fixture (session-scoped ones included) is set up:
-pytest-socket (``--allow-hosts`` in pyproject.toml) refuses every ``connect`` except to
-loopback, and ``pytest_configure`` below replaces ``socket.getaddrinfo`` for the whole run so
-that not even a DNS lookup of another host is made.
+pytest-socket (its ``--allow-hosts`` set in ``pytest_configure`` below) refuses every
+``connect`` except to loopback, and ``pytest_configure`` replaces ``socket.getaddrinfo`` for
+the whole run so that not even a DNS lookup of another host is made.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import socket
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+# The project's libraries are imported where they are used, so that this file loads in any
+# Python and a plain `pytest` outside the project's environment gets one clear line.
+_NEEDED = ("pytest_socket", "numpy", "matplotlib", "hypothesis", "nbformat")
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-
-import mnist  # noqa: E402
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -44,7 +46,17 @@ def loopback_only_getaddrinfo(host, *args, **kwargs):
     return _real_getaddrinfo(host, *args, **kwargs)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    missing = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.exit(f"these tests need the project's environment ({', '.join(missing)} "
+                    f"missing in {sys.executable}): run `python tasks.py test`, or "
+                    f"`.venv/bin/pytest` (Windows: .venv\\Scripts\\pytest)", returncode=4)
+    # pytest-socket's options, set here rather than in addopts, so that a pytest without the
+    # plugin reaches the message above instead of "unrecognized arguments"
+    config.option.allow_hosts = "127.0.0.1,::1"
+    config.option.allow_unix_socket = True
     socket.getaddrinfo = loopback_only_getaddrinfo
 
 
@@ -55,6 +67,8 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def mnist_arrays():
     """The real MNIST arrays, loaded once (from the project's data/mnist)."""
+    import mnist
+
     return mnist.load()
 
 
@@ -82,4 +96,6 @@ def executed_notebook(tmp_path_factory):
 
 @pytest.fixture
 def rng():
+    import numpy as np
+
     return np.random.default_rng(1234)

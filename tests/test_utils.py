@@ -66,10 +66,12 @@ def test_default_rng_draws_fresh_permutations():
     assert a != b
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5])
-def test_bad_batch_size(bad):
+@pytest.mark.parametrize(("bad", "error"), [
+    (0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError), (None, TypeError),
+    (float("nan"), TypeError), (float("inf"), TypeError), ("8", TypeError)])
+def test_bad_batch_size(bad, error):
     X, Y = _toy()
-    with pytest.raises(ValueError, match="batch_size"):
+    with pytest.raises(error, match=r"batch_loader: batch_size must be an integer >= 1, got"):
         list(utils.batch_loader(X, Y, bad))
 
 
