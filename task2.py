@@ -143,7 +143,7 @@ def train(data: tuple[np.ndarray, ...], *, shuffle: bool, num_epochs: int,
 
 
 def seed_study(data: tuple[np.ndarray, ...], seeds: range | list[int],
-               shuffle: bool = True) -> dict[str, Any]:
+               shuffle: bool = True, progress: bool = False) -> dict[str, Any]:
     """Early stopping (500-epoch budget) once per shuffling seed.
 
     Returns:
@@ -153,7 +153,7 @@ def seed_study(data: tuple[np.ndarray, ...], seeds: range | list[int],
     epochs, accuracy, metrics = [], [], []
     for seed in seeds:
         run = train(data, shuffle=shuffle, num_epochs=EPOCH_BUDGET, early_stopping=True,
-                    seed=seed)
+                    seed=seed, progress=progress)
         stop = run.trainer.early_stop_epoch
         epochs.append(EPOCH_BUDGET if stop is None else stop)
         accuracy.append(run.metrics["val_accuracy"])
@@ -212,21 +212,25 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     data = load_data()
     print(f"Task 2: {len(data[0])} training and {len(data[2])} validation images (2 vs 3)")
+    progress = sys.stderr.isatty()  # a progress bar in a terminal, nothing in a log
 
-    run_2b = train(data, shuffle=False, num_epochs=NUM_EPOCHS, early_stopping=False)
+    run_2b = train(data, shuffle=False, num_epochs=NUM_EPOCHS, early_stopping=False,
+                   progress=progress)
     m = run_2b.metrics
     print(f"2b/2c, {NUM_EPOCHS} epochs, no shuffling:")
     print(f"  Final Train Cross Entropy Loss: {m['train_loss']:.4f}")
     print(f"  Final Validation Cross Entropy Loss: {m['val_loss']:.4f}")
     print(f"  Train accuracy: {m['train_accuracy']:.4f}")
     print(f"  Validation accuracy: {m['val_accuracy']:.4f}")
-    run_2d = train(data, shuffle=False, num_epochs=EPOCH_BUDGET, early_stopping=True)
+    run_2d = train(data, shuffle=False, num_epochs=EPOCH_BUDGET, early_stopping=True,
+                   progress=progress)
     print(f"2d, early stopping (budget {EPOCH_BUDGET} epochs): stopped in epoch "
           f"{run_2d.trainer.early_stop_epoch} (0-based), validation accuracy "
           f"{run_2d.metrics['val_accuracy']:.4f}")
-    run_2e = train(data, shuffle=True, num_epochs=NUM_EPOCHS, early_stopping=False)
+    run_2e = train(data, shuffle=True, num_epochs=NUM_EPOCHS, early_stopping=False,
+                   progress=progress)
     if args.seeds > 0:
-        study = seed_study(data, range(args.seeds))
+        study = seed_study(data, range(args.seeds), progress=progress)
         print(f"2e, shuffling + early stopping, seeds 0-{args.seeds - 1}: early-stop epochs "
               f"{study['early_stop_epoch'].tolist()} (median "
               f"{np.median(study['early_stop_epoch']):g}), validation accuracy "

@@ -453,7 +453,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     data, _ = load_data()
-    runs, seconds = train_sweep(data, (0.0, *LAMBDAS), args.epochs)
+    # a progress bar in a terminal (the sweep takes a while), nothing in a log
+    runs, seconds = train_sweep(data, (0.0, *LAMBDAS), args.epochs,
+                                progress=sys.stderr.isatty())
     print(f"Tasks 3-4: {len(runs)} softmax models trained in one sweep, {args.epochs} epochs, "
           f"{seconds:.1f} s")
     for run in runs:

@@ -1,0 +1,377 @@
+"""Every promise of the README's Reliability section, one test per class of input or fault:
+divergence anywhere is TrainingDiverged with finite weights back; a tampered cache is rebuilt;
+out-of-domain and malformed inputs get a clear error naming the argument (never a silent wrong
+answer or a raw crash); and the mutants that once slipped past the suite are caught."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from test_robustness import separable
+
+import mnist
+import task2
+import task2a
+import task3
+import task3a
+import trainer
+import utils
+
+# --- divergence, wherever it is found ----------------------------------------------------
+
+
+def softmax_data(n=600):
+    X, Y = separable(np.random.default_rng(0), n=n, k=10)
+    return X[:500], Y[:500], X[500:], Y[500:]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_blowing_up_are_training_diverged_with_finite_weights_back(dtype):
+    """lambda = 3e3 with learning rate 0.1 multiplies the weights by -299 each step: they
+    overflow on a step that may also be a check step, in both dtypes (early stopping off: it
+    would stop the float64 run before the overflow)."""
+    for factory in (lambda: [task3a.SoftmaxModel(3e3)],
+                    lambda: [task3a.SoftmaxModel(0.0), task3a.SoftmaxModel(3e3)]):
+        models = factory()
+        if len(models) == 1:
+            t = task3.SoftmaxTrainer(models[0], 0.1, 32, True, *softmax_data(), dtype=dtype,
+                                     early_stopping=False)
+        else:
+            t = task3.SoftmaxSweepTrainer(models, 0.1, 32, True, *softmax_data(), dtype=dtype,
+                                          early_stopping=False)
+        with pytest.raises(trainer.TrainingDiverged, match=r"diverged at step \d+"):
+            t.train(400)
+        for m in models:
+            assert np.isfinite(m.w).all() and m.w.dtype == np.float64
+
+
+def test_nan_logits_at_a_check_are_training_diverged_not_a_value_error():
+    """A step that also is a check step leaves NaN weights: the check's accuracies must not
+    escape as ValueError."""
+    class Poisoning(task3.SoftmaxTrainer):
+        def train_step(self, X_batch, Y_batch):
+            loss = super().train_step(X_batch, Y_batch)
+            if self.global_step == 6:  # 500 / 32 // 5 = 3 steps a check: 6 is a check step
+                self.model.w[:] = np.nan
+            return loss
+
+    model = task3a.SoftmaxModel(0.0)
+    with pytest.raises(trainer.TrainingDiverged, match="step 6: a weight is not finite"):
+        Poisoning(model, 0.1, 32, True, *softmax_data()).train(3)
+    assert np.isfinite(model.w).all() and np.any(model.w != 0)  # the check at step 3
+
+
+def test_a_graders_validation_step_that_refuses_nan_is_training_diverged():
+    class Graders(task3.SoftmaxTrainer):
+        def train_step(self, X_batch, Y_batch):
+            loss = super().train_step(X_batch, Y_batch)
+            if self.global_step == 3:  # a check step: the check sees NaN logits first
+                self.model.w[0, 0] = np.nan
+            return loss
+
+        def validation_step(self):  # the course's way: accuracy via argmax of forward
+            return (0.5, task3.calculate_accuracy(self.X_train, self.Y_train, self.model),
+                    task3.calculate_accuracy(self.X_val, self.Y_val, self.model))
+
+    model = task3a.SoftmaxModel(0.0)
+    with pytest.raises(trainer.TrainingDiverged) as info:
+        Graders(model, 0.1, 32, True, *softmax_data()).train(3)
+    assert isinstance(info.value.__cause__, ValueError)  # what the step raised, kept
+    assert np.isfinite(model.w).all()
+
+
+def test_an_infinite_batch_loss_between_checks_names_the_loss_and_its_step():
+    class Infinite(task2.LogisticTrainer):
+        def train_step(self, X_batch, Y_batch):
+            loss = super().train_step(X_batch, Y_batch)
+            return np.inf if self.global_step == 5 else loss  # checks at steps 0, 3, 6
+
+    X, Y = separable(np.random.default_rng(0))
+    with pytest.raises(trainer.TrainingDiverged, match=r"step 5: the batch loss \(inf\)"):
+        Infinite(task2a.BinaryModel(), 0.1, 32, True, X[:500], Y[:500], X[500:],
+                 Y[500:]).train(2)
+
+
+# --- the cache's content -----------------------------------------------------------------
+
+def test_a_cache_with_altered_arrays_is_rebuilt_from_the_verified_files(tmp_path):
+    cache = tmp_path / "cache"
+    _, Y, _, _ = mnist.load(cache_dir=cache)
+    (path,) = cache.glob("mnist-*.npz")
+    with np.load(path) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["train-labels-idx1-ubyte"] = (arrays["train-labels-idx1-ubyte"] + 1) % 10
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    _, Y2, _, _ = mnist.load(cache_dir=cache)
+    np.testing.assert_array_equal(Y2, Y)  # the canonical labels, not the altered ones
+    with np.load(path) as npz:  # and the cache itself was rewritten
+        np.testing.assert_array_equal(npz["train-labels-idx1-ubyte"], Y)
+
+
+def test_a_read_only_data_folder_is_named_with_the_usual_advice(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".x.part"))
+
+    monkeypatch.setattr(mnist.tempfile, "mkstemp", refuse)
+    with pytest.raises(mnist.MNISTDownloadError) as info:
+        mnist.load(tmp_path, mirrors=["http://127.0.0.1:9/"], use_cache=False)
+    message = str(info.value)
+    assert f"missing from {tmp_path} and cannot be downloaded there" in message
+    assert "not writable" in message and "MNIST_DIR" in message and ".part" not in message
+
+
+# --- targets and weights outside the model's domain --------------------------------------
+
+@pytest.mark.parametrize("bad", [0.5, 7.0, -1.0])
+def test_binary_backward_refuses_targets_outside_0_1(bad):
+    model = task2a.BinaryModel()
+    X = np.ones((3, 785))
+    Y = np.array([[1.0], [0.0], [bad]])
+    with pytest.raises(ValueError, match=r"BinaryModel\.backward: targets must be 0 or 1"):
+        model.backward(X, model.forward(X), Y)
+
+
+@pytest.mark.parametrize("row", [[0.5, 0.5] + [0] * 8, [1, 1] + [0] * 8, [0] * 10,
+                                 [2, -1] + [0] * 8])
+def test_softmax_backward_refuses_targets_that_are_not_one_hot(row):
+    model = task3a.SoftmaxModel()
+    X = np.ones((2, 785))
+    Y = np.array([[1] + [0] * 9, row], dtype=float)
+    with pytest.raises(ValueError, match=r"SoftmaxModel\.backward: targets must be one-hot"):
+        model.backward(X, model.forward(X), Y)
+
+
+@pytest.mark.parametrize(("model", "w"), [(task2a.BinaryModel(), np.zeros(785)),
+                                          (task2a.BinaryModel(), np.zeros((785, 2))),
+                                          (task3a.SoftmaxModel(), np.zeros(785)),
+                                          (task3a.SoftmaxModel(), np.zeros((784, 10)))])
+def test_weights_of_the_wrong_shape_are_named(model, w):
+    model.w = w
+    with pytest.raises(ValueError, match=r"w must have shape \(785, [1K]\), got"):
+        model.forward(np.ones((2, 785)))
+
+
+# --- infinite and empty logits -----------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_of_infinite_logits_is_its_limit(dtype):
+    z = np.array([[np.inf, 0, 1], [np.inf, np.inf, 0], [-np.inf, 0, 0], [1, 2, 3]], dtype=dtype)
+    with np.errstate(all="raise"):
+        p = task3a.softmax(z)
+    assert p.dtype == dtype
+    np.testing.assert_allclose(p[:3], [[1, 0, 0], [0.5, 0.5, 0], [0, 0.5, 0.5]])
+    np.testing.assert_allclose(p[3], task3a.softmax(z[3:].astype(np.float64))[0], rtol=1e-6)
+    np.testing.assert_allclose(task3a.softmax(z.T.copy(), axis=0), p.T)  # class-major too
+
+
+@pytest.mark.parametrize(("z", "match"), [
+    (np.array([[-np.inf, -np.inf]]), "every logit -inf"),
+    (np.array([[np.nan, 0.0]]), "NaN"),
+    (np.zeros((3, 0)), r"K >= 1, got \(3, 0\)"),
+])
+def test_softmax_without_an_answer_is_a_clear_error(z, match):
+    with pytest.raises(ValueError, match=f"softmax: .*{match}"):
+        task3a.softmax(z)
+
+
+def test_losses_refuse_infinite_logits_and_empty_batches():
+    one_hot, label = np.array([[1.0, 0.0]]), np.array([[1.0]])
+    for fn, targets, logits in ((task3a.cross_entropy_loss_from_logits, one_hot,
+                                 np.array([[np.inf, 0.0]])),
+                                (task3a.cross_entropy_loss_from_logits, one_hot,
+                                 np.array([[-np.inf, 0.0]])),
+                                (task2a.cross_entropy_loss_from_logits, label,
+                                 np.array([[np.inf]]))):
+        with pytest.raises(ValueError, match="logits contain an infinite value"):
+            fn(targets, logits)
+    for fn, width in ((task2a.cross_entropy_loss, 1), (task3a.cross_entropy_loss, 10),
+                      (task3a.cross_entropy_loss_from_logits, 10)):
+        with np.errstate(all="raise"):
+            with pytest.raises(ValueError, match="hold no examples"):
+                fn(np.zeros((0, width)), np.zeros((0, width)))
+
+
+# --- utils' arguments ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "error", "match"), [
+    ((2, 11), ValueError, "class2 = 11 does not occur in Y"),
+    ((2, 9), ValueError, "class2 = 9 does not occur in Y"),  # absent from these labels
+    ((2, 3.0), TypeError, "class2 must be an integer class label"),
+    (("2", 3), TypeError, "class1 must be an integer class label"),
+    ((True, 3), TypeError, "class1 must be an integer"),
+])
+def test_binary_prune_dataset_refuses_classes_it_cannot_keep(args, error, match):
+    X, Y = np.zeros((6, 2)), np.array([2, 3, 5, 2, 3, 1])
+    with pytest.raises(error, match=f"binary_prune_dataset: {match}"):
+        utils.binary_prune_dataset(*args, X, Y)
+
+
+def test_binary_prune_dataset_refuses_one_hot_and_0d_targets():
+    with pytest.raises(ValueError, match=r"Y must hold integer labels.*\(6, 2\)"):
+        utils.binary_prune_dataset(2, 3, np.zeros((6, 2)), np.zeros((6, 2)))
+    with pytest.raises(ValueError, match="Y must hold one target per row of X"):
+        utils.binary_prune_dataset(2, 3, np.zeros((6, 2)), np.array(3))
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"rng": 7}, "rng must be a numpy.random.Generator"),
+    ({"shuffle": "yes"}, "shuffle must be True or False"),
+    ({"drop_last": 0}, "drop_last must be True or False"),
+])
+def test_batch_loader_names_a_bad_argument(kwargs, match):
+    with pytest.raises(TypeError, match=f"batch_loader: {match}"):
+        list(utils.batch_loader(np.zeros((8, 2)), np.zeros(8), 4, **kwargs))
+
+
+@pytest.mark.parametrize("history", [{0: 1.0, 1: None}, {0: "0.5"}, {0: {"loss": 1.0}},
+                                     {"a": 1.0}])
+def test_plot_loss_refuses_what_it_would_draw_wrong(history):
+    with pytest.raises(TypeError, match=r"plot_loss: every (step|value) of the history must be"):
+        utils.plot_loss(history)
+
+
+def test_stack_transposed_names_what_it_cannot_stack():
+    with pytest.raises(ValueError, match="non-empty list"):
+        utils.stack_transposed([])
+    with pytest.raises(ValueError, match=r"2-D \(N_i, D\), got \(5,\)"):
+        utils.stack_transposed([np.zeros(5)])
+    with pytest.raises(ValueError, match="values too large for float32"):
+        utils.stack_transposed([np.full((2, 3), 1e300)], dtype=np.float32)
+    out = utils.stack_transposed([np.full((2, 3), 1e30)], dtype=np.float32)
+    assert np.isfinite(out).all()
+
+
+def test_confusion_matrix_refuses_a_size_that_cannot_fit():
+    with pytest.raises(ValueError, match="at most 10,000"):
+        utils.confusion_matrix(np.array([0]), np.array([0]), 2**32)
+
+
+def test_the_pool_never_hands_out_a_read_only_array():
+    pool = utils.ArrayPool()
+    frozen = np.empty((4, 4))
+    frozen.flags.writeable = False
+    assert pool.give_unshared([frozen]) == 0
+    assert pool.take((4, 4), np.float64).flags.writeable
+
+
+# --- trainers' arguments ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("change", "error", "match"), [
+    ({"early_stopping": "False"}, TypeError, "early_stopping must be True or False"),
+    ({"progress": 1}, TypeError, "progress must be True or False"),
+    ({"model": None}, TypeError, "model must be a model instance .* got None"),
+    ({"model": task3a.SoftmaxModel}, TypeError, "model must be .* got the class SoftmaxModel"),
+    ({"X_val": np.zeros((0, 785)), "Y_val": np.zeros((0, 10))}, ValueError,
+     "X_val holds no images"),
+])
+def test_trainer_arguments_are_named(change, error, match):
+    X_train, Y_train, X_val, Y_val = softmax_data()
+    args = {"model": task3a.SoftmaxModel(), "X_val": X_val, "Y_val": Y_val, **change}
+    kwargs = {k: v for k, v in change.items() if k in ("early_stopping", "progress")}
+    with pytest.raises(error, match=f"SoftmaxTrainer: {match}"):
+        task3.SoftmaxTrainer(args["model"], 0.1, 32, True, X_train, Y_train, args["X_val"],
+                             args["Y_val"], **kwargs)
+
+
+def test_the_sweep_refuses_models_it_would_train_wrong():
+    class OwnBackward(task3a.SoftmaxModel):
+        def backward(self, X, outputs, targets):
+            super().backward(X, outputs, targets)
+            self.grad *= 2
+
+    data = softmax_data()
+    with pytest.raises(TypeError, match=r"OwnBackward overrides backward.*SoftmaxTrainer"):
+        task3.SoftmaxSweepTrainer([task3a.SoftmaxModel(), OwnBackward()], 0.1, 32, True, *data)
+    bad = task3a.SoftmaxModel()
+    bad.w = np.zeros(785)
+    with pytest.raises(ValueError, match=r"model.w has shape \(785,\)"):
+        task3.SoftmaxSweepTrainer([task3a.SoftmaxModel(), bad], 0.1, 32, True, *data)
+    swapped = task3a.SoftmaxModel()
+    sweep = task3.SoftmaxSweepTrainer([task3a.SoftmaxModel(), swapped], 0.1, 32, True, *data)
+    swapped.w = np.zeros((785, 5))  # after construction
+    with pytest.raises(ValueError, match=r"model 1's w has shape \(785, 5\)"):
+        sweep.train(1)
+
+
+def test_progress_without_tqdm_is_one_line_on_stderr(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
+    X, Y = separable(np.random.default_rng(0))
+    task2.LogisticTrainer(task2a.BinaryModel(), 0.1, 32, True, X[:500], Y[:500], X[500:],
+                          Y[500:], progress=True).train(3)
+    err = capsys.readouterr().err
+    assert "LogisticTrainer: epoch 3/3" in err and "\n" not in err
+
+
+def test_a_plain_pytest_outside_the_environment_says_how_to_run_the_tests(monkeypatch):
+    import conftest
+
+    real = conftest.importlib.util.find_spec
+    monkeypatch.setattr(conftest.importlib.util, "find_spec",
+                        lambda name: None if name == "pytest_socket" else real(name))
+    with pytest.raises(pytest.exit.Exception, match=r"python tasks.py test.*\.venv/bin/pytest"):
+        conftest.pytest_configure(None)
+
+
+# --- the source archive -------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_source_zip_carries_the_data_and_loads_offline(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_zip.py"), "--out",
+                             str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(tmp_path / "assignment1-source.zip") as archive:
+        names = set(archive.namelist())
+        assert {f"data/mnist/{stem}.gz" for stem in mnist.FILES} <= names
+        assert {"tasks.py", "tools/report.typ", ".ci/run"} <= names
+        archive.extractall(tmp_path / "unzipped")
+    code = ("import mnist; X, Y, Xt, Yt = mnist.load(download_missing=False); "
+            "print(X.shape, Yt.shape)")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "unzipped",
+                            capture_output=True, text=True, timeout=120,
+                            env={"PATH": "", "MNIST_CACHE_DIR": str(tmp_path / "cache")})
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "(60000, 784) (10000,)"
+
+
+# --- mutants that once slipped past the suite --------------------------------------------
+
+def test_sweep_without_early_stopping_ends_with_the_weights_and_accuracies_of_separate_runs():
+    """Final weights (nothing restored hides a missing copy-back) and both accuracy histories
+    (a sweep measuring training accuracy on the wrong images differs)."""
+    data = softmax_data(900)
+    lambdas = [0.0, 0.5, 0.05]
+    models = [task3a.SoftmaxModel(lam) for lam in lambdas]
+    histories = task3.SoftmaxSweepTrainer(models, 0.5, 50, True, *data,
+                                          early_stopping=False).train(6)
+    for lam, model, (train_h, val_h) in zip(lambdas, models, histories, strict=True):
+        alone = task3a.SoftmaxModel(lam)
+        train_alone, val_alone = task3.SoftmaxTrainer(alone, 0.5, 50, True, *data,
+                                                      early_stopping=False).train(6)
+        np.testing.assert_allclose(model.w, alone.w, rtol=1e-4, atol=1e-6)
+        for got, want in ((train_h, train_alone), (val_h, val_alone)):
+            assert list(got["accuracy"]) == list(want["accuracy"])
+            np.testing.assert_allclose(list(got["accuracy"].values()),
+                                       list(want["accuracy"].values()), atol=1e-12)
+
+
+def test_the_validation_product_equals_x_w_on_real_mnist(mnist_arrays):
+    """Real MNIST has pixels that differ from the background in exactly one image: none may
+    be taken for constant."""
+    X_all, Y_all, X_test, Y_test = mnist_arrays
+    X_train = task2a.pre_process_images(X_all[:20_000])
+    X_val = task2a.pre_process_images(X_test[-10_000:])
+    stacked = np.vstack([X_train, X_val])
+    single = ((stacked != stacked.min(axis=0)).sum(axis=0) == 1).sum()
+    assert single > 0, "the data has features that differ in exactly one image"
+    Y_train = task3a.one_hot_encode(Y_all[:20_000], 10)
+    Y_val = task3a.one_hot_encode(Y_test[-10_000:], 10)
+    t = task3.SoftmaxTrainer(task3a.SoftmaxModel(), 0.1, 128, True, X_train, Y_train, X_val,
+                             Y_val, dtype=np.float64)
+    W = np.random.default_rng(3).normal(size=(785, 9))
+    np.testing.assert_allclose(t._class_major(W), (stacked @ W).T, rtol=1e-9, atol=1e-9)
