@@ -19,6 +19,7 @@ is representable in their dtype before a log is taken.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from numbers import Real
 
@@ -76,8 +77,27 @@ def check_images(X: np.ndarray, who: str, features: int | None = None) -> None:
         raise ValueError(f"{who}: X must have shape {want}, got {X.shape}")
 
 
+#: Target batches a trainer cut from targets it checked once, in its constructor: ``backward``
+#: skips their domain check, which would otherwise cost every step of the hot loop. Keyed by
+#: ``id``, holding the arrays weakly: an entry goes when its batch does.
+_prechecked_targets: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def mark_checked_targets(targets: np.ndarray) -> np.ndarray:
+    """Record that ``targets`` (a batch of checked targets) need no domain check; returns it."""
+    _prechecked_targets[id(targets)] = targets
+    return targets
+
+
+def targets_need_check(targets: np.ndarray) -> bool:
+    return _prechecked_targets.get(id(targets)) is not targets
+
+
 def check_weights(w, shape: tuple, who: str) -> None:
     """Raise unless ``w`` is a 2-D float array of ``shape`` (None in ``shape``: any size)."""
+    if type(w) is np.ndarray and w.ndim == 2 and w.shape[0] == shape[0] and (
+            shape[1] is None or w.shape[1] == shape[1]):
+        return  # the usual case, checked without a loop (forward runs at every step)
     if not isinstance(w, np.ndarray) or w.ndim != len(shape) or any(
             want is not None and got != want for got, want in zip(w.shape, shape)):
         want = "(" + ", ".join("K" if n is None else str(n) for n in shape) + ")"
@@ -334,7 +354,8 @@ class BinaryModel:
         if outputs.shape != (X.shape[0], 1):
             raise ValueError(f"BinaryModel.backward: outputs must have shape ({X.shape[0]}, 1), "
                              f"got {outputs.shape}")
-        check_binary_targets(targets, "BinaryModel.backward")
+        if targets_need_check(targets):
+            check_binary_targets(targets, "BinaryModel.backward")
         self.grad = cross_entropy_gradient(X, outputs, targets, self.w, self.l2_reg_lambda)
 
     def zero_grad(self) -> None:

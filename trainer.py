@@ -34,7 +34,7 @@ from typing import Any, Dict
 import numpy as np
 
 import utils
-from task2a import check_l2_reg_lambda, underflow_is_fine
+from task2a import check_l2_reg_lambda, mark_checked_targets, underflow_is_fine
 
 __all__ = ["BaseTrainer", "EarlyStopping", "History", "ModelTrainer", "TrainingDiverged",
            "check_count", "check_model", "evaluate"]
@@ -466,7 +466,10 @@ class ModelTrainer(BaseTrainer):
         if self._train_copy is None:
             self._train_copy = (self._pooled_copy(self.X_train), self._pooled_copy(self.Y_train))
         X, Y = self._train_copy
-        return utils.batch_loader(X, Y, self.batch_size, shuffle=self.shuffle_dataset, rng=rng)
+        # the targets were checked in the constructor: backward need not check each batch
+        for X_batch, Y_batch in utils.batch_loader(X, Y, self.batch_size,
+                                                    shuffle=self.shuffle_dataset, rng=rng):
+            yield X_batch, mark_checked_targets(Y_batch)
 
     def _pooled_copy(self, array: np.ndarray) -> np.ndarray:
         copy = POOL.take(array.shape, self._float)
