@@ -219,3 +219,8 @@ def test_make_report_refuses_a_build_path_that_is_a_file(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+
+
+def test_characters_no_font_can_show_are_named():
+    assert build_report.missing_glyphs("Ola Łukasz 李") == []  # IPAexGothic has the CJK one
+    assert build_report.missing_glyphs("Ada \ue000") == ["\ue000"]  # a private-use character

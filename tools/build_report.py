@@ -381,7 +381,8 @@ def missing_glyphs(text: str) -> list[str]:
     from fontTools.ttLib import TTFont
     from matplotlib import font_manager
 
-    wanted = {c for c in text if not c.isspace()}
+    # Typst's built-in fonts (Libertinus, New Computer Modern) cover Latin, Greek, Cyrillic
+    wanted = {c for c in text if not c.isspace() and ord(c) > 0x2FF}
     candidates = [*(str(p) for d in font_paths() for p in Path(d).glob("*.tt[fc]")),
                   *font_manager.findSystemFonts()]
     for path in candidates:
@@ -392,8 +393,7 @@ def missing_glyphs(text: str) -> list[str]:
                 wanted -= set(map(chr, font.getBestCmap() or {}))
         except Exception:  # an unreadable system font is simply not a candidate
             continue
-    # Typst's built-in fonts (Libertinus, New Computer Modern) cover Latin, Greek, Cyrillic
-    return sorted(c for c in wanted if not c.isascii() and ord(c) > 0x2FF)
+    return sorted(wanted)
 
 
 def sources_digest() -> dict[str, str]:
