@@ -223,4 +223,4 @@ def test_make_report_refuses_a_build_path_that_is_a_file(tmp_path):
 
 def test_characters_no_font_can_show_are_named():
     assert build_report.missing_glyphs("Ola Łukasz 李") == []  # IPAexGothic has the CJK one
-    assert build_report.missing_glyphs("Ada \ue000") == ["\ue000"]  # a private-use character
+    assert build_report.missing_glyphs("Ada \u0378") == ["\u0378"]  # unassigned: no font has it
