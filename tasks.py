@@ -123,8 +123,8 @@ def task_bench(py: Path, args: list[str]) -> None:
     run(py, ROOT / "benchmarks" / "bench_training.py", *args)
 
 
-#: The files `make handin` zips: they run on Python 3.8 (checked by vermin here, by running
-#: them there in handin-check).
+#: The files the hand-in zips: they run on Python 3.8 (checked by vermin here, by running them
+#: there in handin-check).
 HANDIN_FILES = ["task2.py", "task2a.py", "task3.py", "task3a.py", "trainer.py", "utils.py",
                 "mnist.py"]
 

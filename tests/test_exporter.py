@@ -61,7 +61,8 @@ def test_the_cli_export_is_the_make_report_pdf(executed, tmp_path, monkeypatch):
 
 
 def test_the_cli_runs_a_notebook_that_has_not_run(tmp_path):
-    """The committed notebook has no outputs: the exporter executes it, as make report does."""
+    """The committed notebook has no outputs: the exporter executes it, as
+    `python tasks.py report` does."""
     env = {**os.environ, **TITLE_ENV, "ASSIGNMENT1_QUICK": "1"}
     result = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to",
                              "report_pdf", str(ROOT / "assignment1.ipynb"), "--output-dir",

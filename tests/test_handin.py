@@ -1,4 +1,4 @@
-"""make handin: the course's zip and the PDF side by side; whatever would cost points refused;
+"""The hand-in: the course's zip and the PDF side by side; whatever would cost points refused;
 the scripts run from the unzipped hand-in."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ EXPECTED = {"task2.py", "task2a.py", "task3.py", "task3a.py", "trainer.py", "uti
 
 
 def fresh_pdf(build, content=b"%PDF-1.7 test", **record):
-    """A PDF and the record `make report` writes beside it, built from today's sources."""
+    """A PDF and the record the report's build writes beside it, from today's sources."""
     build.mkdir(parents=True, exist_ok=True)
     pdf = build / "assignment1.pdf"
     pdf.write_bytes(content)
@@ -52,11 +52,12 @@ def sources_but(name):
 
 
 @pytest.mark.parametrize(("make", "expected"), [
-    (lambda build: None, "missing: run `make report`"),
+    (lambda build: None, "missing: run `python tasks.py report`"),
     (lambda build: fresh_pdf(build, b""), "is empty"),
     (lambda build: fresh_pdf(build, b"<!DOCTYPE html><html>report</html>"), "not a PDF"),
     (lambda build: (fresh_pdf(build), (build / "assignment1.json").unlink()), "no build record"),
-    (lambda build: fresh_pdf(build, pdf_sha256="0" * 64), "not the PDF `make report` built"),
+    (lambda build: fresh_pdf(build, pdf_sha256="0" * 64),
+     "not the PDF `python tasks.py report` built"),
     (lambda build: fresh_pdf(build, quick=True), "reduced run"),
     (lambda build: fresh_pdf(build, placeholder=True), "placeholder group or names"),
     (lambda build: fresh_pdf(build, sources=sources_but("assignment1.ipynb")),

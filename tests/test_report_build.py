@@ -163,7 +163,7 @@ def test_html_maths_renders_offline_in_a_real_browser(tmp_path, monkeypatch):
     """Chromium with the network off: the rendered text holds no raw TeX; a screenshot is kept."""
     built = ROOT / "build" / "assignment1.html"
     if built.is_file():
-        html_path = built  # the real report, when `make report` has run
+        html_path = built  # the real report, when `python tasks.py report` has run
     else:
         build_report.export(math_notebook(), tmp_path)
         html_path = tmp_path / "assignment1.html"

@@ -1,2 +1,2 @@
-"""The builders behind `make report`, `make handin`, `make zip` and `make handin-check`, and the
+"""The builders behind `python tasks.py report`, `handin`, `zip` and `handin-check`, and the
 report's Jupyter export format (``report_exporter``)."""

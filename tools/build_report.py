@@ -7,7 +7,7 @@ Writes to the output folder (default build/):
     assignment1.pdf     the report, A4 (code hidden): the notebook's Markdown and outputs, through
                         pandoc's Typst writer and the Typst compiler, both installed by pip
     assignment1.json    what the PDF was built from (title page, run mode, the sources' hashes),
-                        read by `make handin`
+                        read by `python tasks.py handin`
     figures/*.png       every figure, written by the notebook itself
     metrics.json        the run's results, written by the notebook itself
 
@@ -54,7 +54,7 @@ TEMPLATE = Path(__file__).resolve().parent / "report.typ"
 TITLE = "Assignment 1: Logistic and Softmax Regression on MNIST"
 PLACEHOLDER_GROUP = "Group ?? (set group in report.toml)"
 PLACEHOLDER_AUTHORS = ["Author names (set authors in report.toml)"]
-#: Files the report is built from: `make handin` refuses a PDF built from other versions.
+#: Files the report is built from: `python tasks.py handin` refuses a PDF built from other versions.
 SOURCES = ["assignment1.ipynb", "report.toml", "task2.py", "task2a.py", "task3.py",
            "task3a.py", "trainer.py", "utils.py", "mnist.py"]
 
@@ -316,8 +316,9 @@ def pandoc_path() -> str:
     try:
         import pypandoc
     except ImportError as exc:
-        raise BuildError("pypandoc-binary is not installed: run `make report` (it installs "
-                         "the project's environment) or pip install -r requirements.lock") from exc
+        raise BuildError("pypandoc-binary is not installed: run `python tasks.py report` (it "
+                         "installs the project's environment) or pip install -r "
+                         "requirements.lock") from exc
     return pypandoc.get_pandoc_path()
 
 
@@ -447,7 +448,7 @@ def export(nb: nbformat.NotebookNode, out_dir: Path, *, quick: bool = False,
                   file=sys.stderr)
         if title.placeholder:
             print("note: the title page shows placeholders: put your group and names in "
-                  "report.toml (make handin refuses it as it is)", file=sys.stderr)
+                  "report.toml (python tasks.py handin refuses it as it is)", file=sys.stderr)
         return 0
     except BuildError as exc:
         pdf_path.unlink(missing_ok=True)
@@ -486,7 +487,7 @@ def main() -> int:
     try:
         return build(out_dir, staging, args.quick, args.timeout)
     except KeyboardInterrupt:
-        print(f"make report: interrupted; {out_dir} keeps the previous report's files",
+        print(f"report: interrupted; {out_dir} keeps the previous report's files",
               file=sys.stderr)
         return 130
     finally:

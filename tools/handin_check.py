@@ -194,14 +194,14 @@ def differences(first: str, second: str, label: str) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zip", type=Path, default=ROOT / "build" / "handin" /
-                        "assignment_code.zip", help="the hand-in zip (make handin)")
+                        "assignment_code.zip", help="the hand-in zip (python tasks.py handin)")
     parser.add_argument("--envs", type=Path, default=ROOT / "build" / "handin-envs",
                         help="where the environments are kept")
     args = parser.parse_args()
     try:
         if not args.zip.is_file():
-            raise CheckError(f"handin-check: {args.zip} is missing: run `make report` and "
-                             f"`make handin` first.")
+            raise CheckError(f"handin-check: {args.zip} is missing: run `python tasks.py "
+                             f"report` and `python tasks.py handin` first.")
         results = {}
         for end in ENDS:
             python = environment(end, args.envs)

@@ -5,7 +5,7 @@ trainer.py, utils.py), what they need to run (mnist.py) and the notebook; nothin
 tests, tools, data or PDF: the PDF goes beside the zip, as the course asks).
 
 It refuses, with one line saying what to do, anything that would cost points: a PDF that is
-missing, empty or not a PDF; a PDF that `make report` did not build (its record,
+missing, empty or not a PDF; a PDF that `python tasks.py report` did not build (its record,
 build/assignment1.json, names another file), that was built from other versions of the
 sources (the notebook, report.toml or the code), from a reduced run (--quick), or with the
 placeholder group or names on its title page; and a folder where the zip goes. After a refusal
@@ -45,8 +45,8 @@ def imported_root_modules(files: list[Path]) -> set[str]:
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         except SyntaxError as exc:
             raise HandinError(f"cannot pack the hand-in: {path.name} has a syntax error at line "
-                              f"{exc.lineno}: {exc.msg}; fix it, then `make report` and "
-                              f"`make handin` again") from exc
+                              f"{exc.lineno}: {exc.msg}; fix it, then `python tasks.py report` and "
+                              f"`python tasks.py handin` again") from exc
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 found |= {alias.name.split(".")[0] for alias in node.names}
@@ -62,10 +62,11 @@ def is_tracked(path: Path) -> bool:
 
 
 def check_pdf(pdf: Path) -> None:
-    """Refuse a PDF that is not the report `make report` built from today's sources."""
-    again = "run `make report` again, then `make handin`"
+    """Refuse a PDF that is not the report `python tasks.py report` built from today's sources."""
+    again = "run `python tasks.py report` again, then `python tasks.py handin`"
     if not pdf.is_file():
-        raise HandinError(f"{pdf} is missing: run `make report` first, then `make handin`.")
+        raise HandinError(f"{pdf} is missing: run `python tasks.py report` first, then "
+                          f"`python tasks.py handin`.")
     content = pdf.read_bytes()
     if not content.startswith(b"%PDF-"):
         what = "empty" if not content else f"not a PDF (it starts with {content[:12]!r})"
@@ -76,10 +77,10 @@ def check_pdf(pdf: Path) -> None:
     except (OSError, ValueError) as exc:
         raise HandinError(f"{pdf} has no build record ({record_path.name}): {again}.") from exc
     if record.get("pdf_sha256") != hashlib.sha256(content).hexdigest():
-        raise HandinError(f"{pdf} is not the PDF `make report` built last: {again}.")
+        raise HandinError(f"{pdf} is not the PDF `python tasks.py report` built last: {again}.")
     if record.get("quick"):
         raise HandinError(f"{pdf} comes from a reduced run (--quick, fewer epochs than the "
-                          f"assignment's): run `make report` without --quick.")
+                          f"assignment's): run `python tasks.py report` without --quick.")
     if record.get("placeholder"):
         raise HandinError(f"{pdf} shows the placeholder group or names on its title page: put "
                           f"your group and names in report.toml, then {again}.")
@@ -91,8 +92,8 @@ def check_pdf(pdf: Path) -> None:
 
 
 def remove_old_handin(out: Path) -> None:
-    """Remove the zip and PDF an earlier `make handin` wrote (files only: a folder of that name
-    is the user's)."""
+    """Remove the zip and PDF an earlier hand-in wrote (files only: a folder of that name is
+    the user's)."""
     for name in ("assignment_code.zip", "assignment1.pdf", ".assignment_code.zip.part"):
         path = out / name
         if path.is_file() or path.is_symlink():
@@ -105,7 +106,7 @@ def make_handin(build: Path) -> tuple[Path, Path, list[str], list[str]]:
     try:
         if target.exists() and not target.is_file():
             raise HandinError(f"{target} is a folder, not a file: move or delete it, then "
-                              f"`make handin` again.")
+                              f"`python tasks.py handin` again.")
         check_pdf(build / "assignment1.pdf")
         names = [*COURSE_FILES, *SUPPORT_FILES]
         missing = [n for n in names if not (ROOT / n).is_file()]

@@ -1,5 +1,5 @@
 """The full source archive: build/assignment1-source.zip (not the course's hand-in; that is
-`make handin`).
+`python tasks.py handin`).
 
 Contains the Python modules, the tests, tools and benchmarks, the (output-free) notebook, the
 set-up files and the four MNIST files (11 MB), so that the unzipped archive works offline. The

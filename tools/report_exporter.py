@@ -1,10 +1,10 @@
 """The report as a Jupyter export format, registered as ``report_pdf``.
 
 ``jupyter nbconvert --to report_pdf assignment1.ipynb`` and JupyterLab's File > Save and Export
-Notebook As > Report_pdf give the PDF that `make report` builds: the same Markdown, pandoc and
-Typst pipeline (``build_report.pdf_bytes``) and the same title page from report.toml. A notebook
+Notebook As > Report_pdf give the PDF that `python tasks.py report` builds: the same Markdown,
+pandoc and Typst pipeline (``build_report.pdf_bytes``) and the same title page. A notebook
 that has not run yet (the committed one has no outputs) is executed first, in a fresh kernel,
-as `make report` does; one that has run is exported as it is.
+as `python tasks.py report` does; one that has run is exported as it is.
 """
 
 from __future__ import annotations
