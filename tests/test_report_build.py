@@ -224,3 +224,15 @@ def test_make_report_refuses_a_build_path_that_is_a_file(tmp_path):
 def test_characters_no_font_can_show_are_named():
     assert build_report.missing_glyphs("Ola Łukasz 李") == []  # IPAexGothic has the CJK one
     assert build_report.missing_glyphs("Ada \u0378") == ["\u0378"]  # unassigned: no font has it
+
+
+def test_a_pdf_open_in_a_viewer_on_windows_gets_one_clear_line(tmp_path, monkeypatch, capsys):
+    """Windows refuses to replace a file another program holds open."""
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(build_report.os, "replace", refuse)
+    assert build_report.export(math_notebook(), tmp_path) == 1
+    err = capsys.readouterr().err
+    assert "close it and run again" in err and "Traceback" not in err
+    assert not list(tmp_path.glob(".*.part"))  # no temporary file left behind

@@ -404,10 +404,14 @@ def sources_digest() -> dict[str, str]:
 
 
 def write_atomically(path: Path, content: bytes) -> None:
+    """Write under a temporary name, then rename over ``path`` (whole, or not at all)."""
     tmp = path.with_name(f".{path.name}.part")
     try:
         tmp.write_bytes(content)
         os.replace(tmp, path)
+    except PermissionError as exc:  # Windows: the file is open in a viewer
+        raise BuildError(f"cannot replace {path}: {exc.strerror}. If it is open in another "
+                         f"program (a PDF viewer), close it and run again.") from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -486,6 +490,9 @@ def main() -> int:
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
         return build(out_dir, staging, args.quick, args.timeout)
+    except BuildError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"report: interrupted; {out_dir} keeps the previous report's files",
               file=sys.stderr)
