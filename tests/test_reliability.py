@@ -375,3 +375,32 @@ def test_the_validation_product_equals_x_w_on_real_mnist(mnist_arrays):
                              Y_val, dtype=np.float64)
     W = np.random.default_rng(3).normal(size=(785, 9))
     np.testing.assert_allclose(t._class_major(W), (stacked @ W).T, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_python_task3_shows_progress_in_a_terminal_and_none_in_a_log(tmp_path):
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    command = [sys.executable, str(ROOT / "task3.py"), "--epochs", "2", "--out", str(tmp_path)]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    child = subprocess.Popen(command, stderr=terminal, stdout=subprocess.DEVNULL, env=env)
+    os.close(terminal)
+    shown = b""
+    while child.poll() is None or select.select([master], [], [], 0)[0]:
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                shown += os.read(master, 4096)
+            except OSError:
+                break
+    os.close(master)
+    assert child.wait() == 0 and b"SoftmaxSweepTrainer" in shown and b"epoch" in shown
+    logged = subprocess.run(command, capture_output=True, env=env, timeout=300)
+    assert logged.returncode == 0 and b"SoftmaxSweepTrainer" not in logged.stderr
