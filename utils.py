@@ -51,15 +51,21 @@ DEFAULT_SEED = 0
 _default_rng = np.random.default_rng(DEFAULT_SEED)
 
 
-def check_count(value, name: str, who: str, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise
+def _integer(value, name: str, who: str, expected: str) -> int:
+    """``value`` as an int; TypeError naming ``name`` and ``expected`` for anything else
     (bools, floats, None and strings are refused, also 2.0)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-        raise TypeError(f"{who}: {name} must be an integer >= {minimum}, got {value!r} "
+        raise TypeError(f"{who}: {name} must be {expected}, got {value!r} "
                         f"({type(value).__name__})")
+    return int(value)
+
+
+def check_count(value, name: str, who: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum``; TypeError/ValueError naming ``name`` otherwise."""
+    value = _integer(value, name, who, f"an integer >= {minimum}")
     if value < minimum:
         raise ValueError(f"{who}: {name} must be an integer >= {minimum}, got {value}")
-    return int(value)
+    return value
 
 
 def check_flag(value, name: str, who: str) -> bool:
@@ -73,10 +79,7 @@ def check_flag(value, name: str, who: str) -> bool:
 
 def check_class_label(value, name: str, who: str) -> int:
     """A class label: an integer (not a bool, float or string); TypeError otherwise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-        raise TypeError(f"{who}: {name} must be an integer class label such as 2, got "
-                        f"{value!r} ({type(value).__name__})")
-    return int(value)
+    return _integer(value, name, who, "an integer class label such as 2")
 
 
 def zip_equal(*sequences):
