@@ -15,9 +15,7 @@ Images are (count, 28, 28) uint8 with 0 = background, 255 = ink; labels are
 
 Nothing here is trusted blindly. Each file's *decompressed* bytes must match a
 SHA-256 sum recorded below before any array is built from them; a missing,
-truncated, corrupt or altered file raises an error that names the file. Verified
-arrays are cached as ``.npz`` (never pickle), keyed by a hash of the source
-files, so a second load is fast and a changed file is never served from cache.
+truncated, corrupt or altered file raises an error that names the file.
 When files are absent they are downloaded from a list of mirrors, into a
 temporary file that is renamed into place only after its checksum matches.
 """
@@ -28,7 +26,6 @@ import gzip
 import hashlib
 import math
 import os
-import re
 import sys
 import tempfile
 import time
@@ -82,7 +79,6 @@ MIRRORS: tuple[str, ...] = (
 )
 
 _PROJECT_DIR = Path(__file__).resolve().parent
-_CACHE_VERSION = 1
 
 # IDX type byte -> big-endian NumPy dtype
 _IDX_DTYPES = {
@@ -111,11 +107,6 @@ def default_data_dir() -> Path:
     """``$MNIST_DIR`` if set, else ``data/mnist`` next to this module (never the CWD)."""
     env = os.environ.get("MNIST_DIR")
     return Path(env).expanduser() if env else _PROJECT_DIR / "data" / "mnist"
-
-
-def _default_cache_dir() -> Path:
-    env = os.environ.get("MNIST_CACHE_DIR")
-    return Path(env).expanduser() if env else _PROJECT_DIR / "build" / "cache"
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
@@ -213,33 +204,6 @@ def _publish_mode(path: Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def _process_exists(pid: int) -> bool:
-    """Whether a process with this id runs (True when that cannot be told)."""
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        import ctypes
-
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # query-limited
-        if not handle:
-            return ctypes.GetLastError() != 87  # ERROR_INVALID_PARAMETER: no such process
-        ctypes.windll.kernel32.CloseHandle(handle)
-        return True
-    try:
-        os.kill(pid, 0)  # signal 0: a check, nothing is sent
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # alive, but not ours to signal
-    return True
-
-
-def _remove_stale_partials(data_dir: Path, stem: str) -> None:
-    """Delete partial downloads of ``stem`` left by processes that no longer run."""
-    for part in data_dir.glob(f".{stem}.pid*.part"):
-        match = re.match(rf"\.{re.escape(stem)}\.pid(\d+)\.", part.name)
-        if match and not _process_exists(int(match.group(1))):
-            part.unlink(missing_ok=True)
-
-
 def download(
     stem: str,
     data_dir: str | os.PathLike,
@@ -255,7 +219,7 @@ def download(
     The body is streamed into a temporary file in ``data_dir``; it is renamed to
     ``<stem>.gz`` only after the SHA-256 of its decompressed bytes matches
     ``sha256`` (default: the canonical sum in ``FILES``). A failed or interrupted
-    attempt leaves no file behind, and partial files of killed earlier runs are removed.
+    attempt leaves no file behind.
     ``timeout`` bounds each network read, ``deadline`` a whole transfer (seconds).
 
     Returns:
@@ -277,7 +241,6 @@ def download(
     created = not data_dir.exists()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_partials(data_dir, stem)
         probe_fd, probe = tempfile.mkstemp(dir=data_dir, prefix=f".{stem}.pid{os.getpid()}.",
                                            suffix=".part")
         os.close(probe_fd)
@@ -340,84 +303,11 @@ _HOW_TO_PLACE = ("To fix: copy the four MNIST .gz files into {data_dir} by hand 
                  "folder that holds them.")
 
 
-def _source_key(paths: dict[str, Path]) -> str:
-    """Hash of the source files' bytes: any change to any file changes the key."""
-    h = hashlib.sha256(f"mnist-cache-v{_CACHE_VERSION}".encode())
-    for stem in FILES:
-        h.update(stem.encode())
-        h.update(paths[stem].read_bytes())
-    return h.hexdigest()[:32]
-
-
-def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {stem: npz[stem] for stem in FILES}
-    except Exception:  # any unreadable cache is simply rebuilt from the verified files
-        return None
-    for stem, (sha, _, shape) in FILES.items():
-        array = arrays[stem]
-        if array.shape != shape or array.dtype != np.uint8:
-            return None
-        # the content too, against the canonical sum of the IDX file it came from (its header
-        # rebuilt from the shape): an altered cache is rebuilt, never served (about 35 ms)
-        header = bytes([0, 0, 0x08, len(shape)]) + np.array(shape, dtype=">u4").tobytes()
-        digest = hashlib.sha256(header)
-        digest.update(np.ascontiguousarray(array).data)
-        if digest.hexdigest() != sha:
-            return None
-    return arrays
-
-
-_CACHE_NAME = re.compile(r"mnist-[0-9a-f]{32}\.npz")
-_CACHE_MARKER = "assignment1_mnist_cache"
-
-
-def _is_own_cache(path: Path) -> bool:
-    """True only for a cache this loader wrote: its name pattern and its marker array."""
-    if not _CACHE_NAME.fullmatch(path.name):
-        return False
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return _CACHE_MARKER in npz.files
-    except Exception:  # unreadable: not provably ours, so it stays
-        return False
-
-
-def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically; a cache that cannot be written is skipped (it is only a cache).
-
-    Any failure, an interrupt included, removes the temporary file before it propagates.
-    Older caches of this loader (other source files) are removed; nothing else is.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".mnist.", suffix=".npz.part")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **{_CACHE_MARKER: np.array(_CACHE_VERSION)})
-        os.replace(tmp_name, path)
-        _publish_mode(path)
-    except Exception:
-        Path(tmp_name).unlink(missing_ok=True)
-        return
-    except BaseException:  # KeyboardInterrupt: leave no partial file, then stop
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    for stale in path.parent.glob("mnist-*.npz"):
-        if stale != path and _is_own_cache(stale):
-            stale.unlink(missing_ok=True)
-
-
 def load(
     data_dir: str | os.PathLike | None = None,
     *,
     download_missing: bool = True,
     mirrors: Sequence[str] = MIRRORS,
-    cache_dir: str | os.PathLike | None = None,
-    use_cache: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load the verified MNIST arrays.
 
@@ -427,9 +317,6 @@ def load(
         download_missing: fetch missing files from ``mirrors`` (no network is
             touched when every file is present).
         mirrors: base URLs tried in order.
-        cache_dir: where verified arrays are cached as ``.npz``. Default:
-            ``$MNIST_CACHE_DIR``, else ``build/cache`` next to this module.
-        use_cache: set False to always re-read and re-verify the files.
     Returns:
         X_train (60000, 784) uint8, Y_train (60000,) uint8,
         X_test (10000, 784) uint8, Y_test (10000,) uint8.
@@ -454,21 +341,11 @@ def load(
             found = download(stem, data_dir, mirrors)
         paths[stem] = found
 
-    cache_path = None
-    if use_cache:
-        cache_root = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
-        cache_path = cache_root / f"mnist-{_source_key(paths)}.npz"
-        cached = _read_cache(cache_path) if cache_path.is_file() else None
-        if cached is not None:
-            return _as_tuple(cached)
-
     arrays = {}
     for stem, path in paths.items():
         content = _decompress(path.read_bytes(), path)
         _verify(stem, content, str(path))
         arrays[stem] = parse_idx(content, str(path))
-    if cache_path is not None:
-        _write_cache(cache_path, arrays)
     return _as_tuple(arrays)
 
 
