@@ -36,17 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = [
-    "FILES",
-    "MIRRORS",
-    "MNISTDownloadError",
-    "MNISTError",
-    "MNISTIntegrityError",
-    "default_data_dir",
-    "download",
-    "load",
-    "parse_idx",
-]
+__all__ = ["FILES", "MIRRORS", "MNISTDownloadError", "MNISTError", "MNISTIntegrityError",
+           "default_data_dir", "download", "load", "parse_idx"]
 
 #: file stem -> (SHA-256 of the decompressed bytes, decompressed size in bytes, shape)
 FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {

@@ -23,19 +23,9 @@ import numpy as np
 
 import mnist
 
-__all__ = [
-    "batch_loader",
-    "binary_prune_dataset",
-    "check_count",
-    "check_flag",
-    "confusion_matrix",
-    "figure_renders",
-    "label_steps_plot",
-    "load_binary_dataset",
-    "load_full_mnist",
-    "plot_loss",
-    "smallest_printed_font",
-]
+__all__ = ["batch_loader", "binary_prune_dataset", "check_count", "check_flag", "figure_renders",
+           "label_steps_plot", "load_binary_dataset", "load_full_mnist", "plot_loss",
+           "smallest_printed_font"]
 
 TRAIN_SIZE = 20_000
 VAL_SIZE = 10_000
@@ -260,38 +250,3 @@ def figure_renders(fig, png_path=None) -> tuple[dict[str, str], dict[str, dict]]
     data = {"image/png": base64.b64encode(renders["png"]).decode("ascii"),
             "application/pdf": base64.b64encode(renders["pdf"]).decode("ascii")}
     return data, {"image/png": {"width": shown}}
-
-
-#: The largest confusion matrix: 10,000 x 10,000 counts, 800 MB.
-MAX_CLASSES = 10_000
-
-
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts C[t, p] of examples with true class t predicted as p.
-
-    Args:
-        labels, predictions: (N,) integer classes in [0, num_classes), any integer dtype.
-        num_classes: K >= 1.
-    Returns:
-        (num_classes, num_classes) int64; rows are true classes and sum to their counts.
-    """
-    num_classes = check_count(num_classes, "num_classes", 1)
-    if num_classes > MAX_CLASSES:
-        raise ValueError(f"num_classes must be at most {MAX_CLASSES:,} (a "
-                         f"{num_classes:,} x {num_classes:,} matrix would not fit in memory), "
-                         f"got {num_classes:,}")
-    labels, predictions = np.asarray(labels).ravel(), np.asarray(predictions).ravel()
-    if labels.shape != predictions.shape:
-        raise ValueError(f"{labels.size} labels but {predictions.size} "
-                         f"predictions")
-    for name, values in (("labels", labels), ("predictions", predictions)):
-        if values.size and not np.issubdtype(values.dtype, np.integer):
-            raise TypeError(f"{name} must be integer classes, got dtype "
-                            f"{values.dtype}")
-        if values.size and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(f"{name} must lie in [0, {num_classes}), got "
-                             f"values in [{values.min()}, {values.max()}]")
-    # in intp: uint8 labels * 17 classes would wrap around in the labels' own dtype
-    flat = labels.astype(np.intp) * num_classes + predictions.astype(np.intp)
-    counts = np.bincount(flat, minlength=num_classes ** 2)
-    return counts.reshape(num_classes, num_classes).astype(np.int64, copy=False)
