@@ -174,7 +174,8 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
         train_history, val_history = super().train(num_epochs)
         for model, w in zip(self.models, self.model.split(self.model.w)):
             model.w[...] = w
-        return [tuple({key: {step: float(v[m]) for step, v in h[key].items()} for key in h}
+        return [tuple({key: {step: float(np.atleast_1d(v)[m]) for step, v in h[key].items()}
+                       for key in h}
                       for h in (train_history, val_history))
                 for m in range(len(self.models))]
 
