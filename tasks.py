@@ -13,16 +13,20 @@
     python tasks.py clean         remove build/ and tool caches
 
 Every command first sets up ``.venv`` from ``requirements.lock`` (again whenever the lock or
-pyproject.toml changes): ``.venv/bin/python`` on Linux and macOS, ``.venv\\Scripts\\python.exe``
-on Windows. The Makefile's targets are aliases of these commands. Extra arguments after
-``test`` or ``test-quick`` go to pytest (``python tasks.py test tests/test_models.py``).
+pyproject.toml changes, or the Python running tasks.py is another version): ``.venv/bin/python``
+on Linux and macOS, ``.venv\\Scripts\\python.exe`` on Windows; one set-up at a time. The
+Makefile's targets are aliases of these commands. Extra arguments go to the command (after
+``test`` to pytest); paths in them are taken from the folder you are in
+(``cd tests && python ../tasks.py test test_models.py``).
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import venv
@@ -30,69 +34,263 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tools"))
+import cli  # noqa: E402
 from venvs import venv_python  # noqa: E402
 
 VENV = ROOT / ".venv"
+#: The Pythons the README names; requirements.lock is compiled for all of them (CI installs
+#: it on the oldest and the newest with pip's --dry-run).
 MIN_PYTHON = (3, 10)
+NEWEST_PYTHON = (3, 13)
+#: What `clean` removes.
+CLEANED = ("build", ".pytest_cache", ".ruff_cache", ".hypothesis")
+#: Options whose value is a path (made absolute from the folder tasks.py was started in).
+PATH_OPTIONS = ("--out", "--config", "--zip", "--envs", "--build")
 
 
 class TaskError(Exception):
     """A failure with a message for the user (printed without a traceback)."""
 
 
-def run(*command: str | Path) -> None:
-    """Run a command from the project's root; TaskError when it fails.
+class CommandFailed(Exception):
+    """The command run has failed and said why itself; carries its exit code."""
 
-    Ctrl-C reaches the command too (it is in the same process group); this waits for it to
-    finish its own clean-up instead of killing it, then stops quietly. A second Ctrl-C
-    stops the command."""
-    child = subprocess.Popen([str(c) for c in command], cwd=ROOT)
-    interrupts = 0
-    while True:
+
+class Stopped(Exception):
+    """tasks.py was asked to stop (SIGTERM, SIGHUP) and the command it ran has ended."""
+
+
+def python_label(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def in_terminal_foreground() -> bool:
+    """Whether this process's group is the foreground of its terminal, so that a Ctrl-C typed
+    there reaches the command as well (POSIX only)."""
+    for stream in (sys.stdin, sys.stdout, sys.stderr):
         try:
-            returncode = child.wait()
-            break
-        except KeyboardInterrupt:  # the child got the same Ctrl-C and is finishing
-            interrupts += 1
-            if interrupts > 1:
-                child.terminate()
-    if returncode in (130, -2):  # the child was interrupted and has said so
+            return os.tcgetpgrp(stream.fileno()) == os.getpgrp()
+        except (AttributeError, OSError, ValueError):
+            continue
+    return False
+
+
+def passes_on(signum: int) -> bool:
+    """Whether tasks.py sends ``signum`` on to the command it runs. On Windows the console
+    delivers Ctrl-C and Ctrl-Break to every process attached to it, the command included, and
+    nothing else can be sent without killing it. Elsewhere SIGTERM and SIGHUP always (a twice
+    delivered stop is still a stop), SIGINT when it did not come from the terminal (which sends
+    it to the command too: passing it on would turn one Ctrl-C into two)."""
+    if os.name == "nt":
+        return False
+    return signum != signal.SIGINT or not in_terminal_foreground()
+
+
+#: Signals tasks.py handles while a command runs.
+HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+                if hasattr(signal, name))
+#: Exit codes of a command stopped by Ctrl-C (POSIX shells, Python, Windows' STATUS_CONTROL_C_EXIT).
+INTERRUPTED = (130, -signal.SIGINT, 0xC000013A)
+
+
+def child_environment() -> dict[str, str]:
+    """The environment for commands: errors="backslashreplace" joins PYTHONIOENCODING, so a
+    console that cannot show a character (cp1252, a CJK folder name) gets an escape, not a
+    crash."""
+    env = dict(os.environ)
+    encoding = env.get("PYTHONIOENCODING", "")
+    if ":" not in encoding:
+        env["PYTHONIOENCODING"] = f"{encoding}:backslashreplace"
+    return env
+
+
+def run(*command: str | Path) -> None:
+    """Run a command from the project's root and wait for it to end, however it is stopped.
+
+    Stop signals sent to tasks.py are passed on to the command (see ``passes_on``) and
+    tasks.py waits for it to finish its own clean-up. Raises KeyboardInterrupt after Ctrl-C,
+    Stopped after SIGTERM or SIGHUP, CommandFailed when it fails."""
+    received: list[int] = []
+    child: subprocess.Popen | None = None
+
+    def on_signal(signum: int, frame: object) -> None:
+        received.append(signum)
+        if child is not None and passes_on(signum):
+            child.send_signal(signum)
+
+    previous = {signum: signal.signal(signum, on_signal) for signum in HANDLED}
+    try:
+        child = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=child_environment())
+        for signum in received:  # arrived while the command was starting
+            if passes_on(signum):
+                child.send_signal(signum)
+        returncode = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    stops = [signum for signum in received if signum != signal.SIGINT]
+    if stops:
+        raise Stopped(stops[0])
+    if received or returncode in INTERRUPTED:
         raise KeyboardInterrupt
     if returncode != 0:
-        raise TaskError(f"`{' '.join(str(c) for c in command)}` failed (exit {returncode})",
-                        returncode)
+        raise CommandFailed(returncode)
 
 
 def setup_fingerprint() -> str:
-    """What the environment is built from: the lock and pyproject.toml."""
+    """What the environment is built from: the lock, pyproject.toml and this Python's version
+    (a .venv made by another version is rebuilt)."""
     digest = hashlib.sha256()
     for name in ("requirements.lock", "pyproject.toml"):
         digest.update((ROOT / name).read_bytes())
-    return digest.hexdigest()
+    version = python_label(sys.version_info[:2])
+    return f"{digest.hexdigest()}\n{sys.implementation.name} {version}\n"
+
+
+def venv_is_ready(python: Path, stamp: Path, wanted: str) -> bool:
+    try:
+        return python.is_file() and stamp.read_text(encoding="utf-8") == wanted
+    except OSError:
+        return False
+
+
+def probe(python: Path) -> tuple[str, bool] | str:
+    """(major.minor, whether pip is there) of the environment's interpreter, or why it does
+    not start."""
+    code = ("import sys, importlib.util; print('%d.%d' % sys.version_info[:2]); "
+            "print(importlib.util.find_spec('pip') is not None)")
+    try:
+        result = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                                timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"its interpreter does not start ({getattr(exc, 'strerror', None) or exc})"
+    lines = result.stdout.split()
+    if result.returncode != 0 or len(lines) != 2:
+        return f"its interpreter does not start (exit {result.returncode})"
+    return lines[0], lines[1] == "True"
+
+
+def rebuild_reason(python: Path) -> str | None:
+    """Why the existing ``.venv`` cannot be completed in place, or None when it can (or when
+    there is none). TaskError for a ``.venv`` that is not an environment tasks.py made."""
+    if VENV.is_symlink() and not VENV.exists():
+        return f"it is a link to {os.readlink(VENV)}, which does not exist"
+    if not VENV.exists():
+        return None
+    if not VENV.is_dir():
+        raise TaskError(f"{VENV} is a file, not a folder: tasks.py keeps the project's "
+                        f"environment there. Move or rename that file, then run again.")
+    if not (VENV / "pyvenv.cfg").is_file():
+        if any(files for _, _, files in os.walk(VENV)):
+            raise TaskError(f"{VENV} holds files but is not a virtual environment (it has no "
+                            f"pyvenv.cfg): move or rename that folder, then run again.")
+        return "an earlier set-up stopped before it was complete"
+    if not python.is_file():
+        if python.is_symlink():
+            return f"its interpreter {os.readlink(python)} no longer exists"
+        other = venv_python(VENV, nt=os.name != "nt")
+        if other.is_file() or other.is_symlink():
+            return f"it was made on {'Windows' if os.name != 'nt' else 'Linux or macOS'}"
+        return "it has no interpreter (an earlier set-up stopped before it was complete)"
+    found = probe(python)
+    if isinstance(found, str):
+        return found
+    version, has_pip = found
+    if version != python_label(sys.version_info[:2]):
+        return (f"it was made with Python {version}, and this is Python "
+                f"{python_label(sys.version_info[:3])} ({sys.executable})")
+    if not has_pip:
+        return "it has no pip (an earlier set-up stopped before it was complete)"
+    return None
+
+
+def remove_venv() -> None:
+    """Remove ``.venv`` (a link: the link only, never what it points to)."""
+    try:
+        if VENV.is_symlink():
+            VENV.unlink()
+        elif VENV.exists():
+            shutil.rmtree(VENV)
+    except OSError as exc:
+        raise TaskError(f"could not remove {VENV} to rebuild it ({cli.describe(exc)}); close "
+                        f"the programs that run from it (Jupyter, a terminal in an editor) or "
+                        f"delete it yourself, then run again.") from exc
+
+
+def pip_install(python: Path, *arguments: str | Path) -> None:
+    try:
+        run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *arguments)
+    except CommandFailed as exc:
+        raise TaskError(f"setting up {VENV} failed: pip install {arguments[-1]} exited with "
+                        f"{exc.args[0]} (its message is above); fix that (the network, disk "
+                        f"space) and run again", exc.args[0]) from exc
+
+
+def announce_waiting(pid: int | None) -> None:
+    who = f" (pid {pid})" if pid else ""
+    print(f"waiting for another set-up of {VENV}{who} to finish", flush=True)
 
 
 def ensure_venv() -> Path:
-    """The environment's interpreter, after creating or updating ``.venv`` as needed."""
+    """The environment's interpreter, after creating, completing or rebuilding ``.venv`` as
+    needed (one set-up at a time: the lock file ``.venv.lock`` beside it)."""
     python = venv_python(VENV)
     stamp = VENV / ".installed"
     wanted = setup_fingerprint()
-    if python.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
+    if venv_is_ready(python, stamp, wanted):
         return python
     if sys.version_info < MIN_PYTHON:
-        raise TaskError(f"the project's tools need Python >= {'.'.join(map(str, MIN_PYTHON))} "
-                        f"to set up .venv; this is Python {sys.version.split()[0]} "
-                        f"({sys.executable}). Run this command with a newer Python (python.org, "
-                        f"or conda create -n a1 python=3.12). The hand-in itself runs on 3.8.")
-    if not python.is_file():
-        print(f"setting up {VENV} with {sys.executable}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "-r", ROOT / "requirements.lock")
-    # the project itself, so that Jupyter lists the report_pdf export format
-    run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-        "--no-build-isolation", "-e", ROOT)
-    stamp.write_text(wanted, encoding="utf-8")
+        raise TaskError(f"the project's tools need Python {python_label(MIN_PYTHON)} to "
+                        f"{python_label(NEWEST_PYTHON)} to set up .venv; this is Python "
+                        f"{python_label(sys.version_info[:3])} ({sys.executable}). Run this "
+                        f"command with a newer Python (python.org, or conda create -n a1 "
+                        f"python=3.12). The hand-in itself runs on 3.8.")
+    with cli.held(VENV.with_name(VENV.name + ".lock"), announce_waiting):
+        if venv_is_ready(python, stamp, wanted):  # the set-up we waited for made it
+            return python
+        reason = rebuild_reason(python)
+        if reason:
+            print(f"rebuilding {VENV}: {reason}", flush=True)
+            remove_venv()
+        if not python.is_file():
+            print(f"setting up {VENV} with Python {python_label(sys.version_info[:3])} "
+                  f"({sys.executable})", flush=True)
+            try:
+                venv.EnvBuilder(with_pip=True).create(VENV)
+            except subprocess.CalledProcessError as exc:
+                raise TaskError(f"{sys.executable} could not install pip into {VENV} (ensurepip "
+                                f"failed); on Debian or Ubuntu install python3-venv (apt install "
+                                f"python3-venv), then run again.") from exc
+        else:
+            print(f"updating {VENV} to requirements.lock", flush=True)
+        pip_install(python, "-r", ROOT / "requirements.lock")
+        # the project itself, so that Jupyter lists the report_pdf export format
+        pip_install(python, "--no-deps", "--no-build-isolation", "-e", ROOT)
+        partial = stamp.with_name(stamp.name + ".part")
+        partial.write_text(wanted, encoding="utf-8")
+        os.replace(partial, stamp)
     return python
+
+
+def from_caller(args: list[str], cwd: Path) -> list[str]:
+    """``args`` with the paths in them made absolute from ``cwd``, the folder tasks.py was
+    started in (commands run from the project's root): the values of PATH_OPTIONS, and any
+    argument naming a file or folder there (a pytest node id too: ``test_x.py::test_y``)."""
+    if cwd == ROOT:
+        return args
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        option, eq, value = arg.partition("=")
+        if eq and option in PATH_OPTIONS:
+            arg = f"{option}={os.path.abspath(cwd / value)}"
+        elif i and args[i - 1] in PATH_OPTIONS:
+            arg = os.path.abspath(cwd / arg)
+        elif not arg.startswith("-"):
+            path, sep, rest = arg.partition("::")
+            if path and (cwd / path).exists():
+                arg = os.path.abspath(cwd / path) + sep + rest
+        out.append(arg)
+    return out
 
 
 def task_report(py: Path, args: list[str]) -> None:
@@ -137,10 +335,13 @@ def task_lint(py: Path, args: list[str]) -> None:
 
 
 def task_lock(py: Path, args: list[str]) -> None:
-    run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "pip-tools")
-    run(py, "-m", "piptools", "compile", "--quiet", "--strip-extras", "--no-header",
-        "--no-emit-index-url", "--no-emit-find-links", "--allow-unsafe",
-        "--output-file", "requirements.lock", "requirements.txt")
+    """One lock for every Python from MIN_PYTHON on, with environment markers where versions
+    differ (uv's universal resolution; pip installs it). Pins already in the lock are kept
+    where they still fit; ``--upgrade`` moves them."""
+    run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv")
+    run(py, "-m", "uv", "pip", "compile", "--quiet", "--universal", "--python-version",
+        python_label(MIN_PYTHON), "--no-header", "--output-file", "requirements.lock",
+        "requirements.txt", *args)
 
 
 def task_hooks(py: Path, args: list[str]) -> None:
@@ -149,8 +350,36 @@ def task_hooks(py: Path, args: list[str]) -> None:
 
 
 def task_clean(py: Path | None, args: list[str]) -> None:
-    for name in ("build", ".pytest_cache", ".ruff_cache", ".hypothesis"):
-        shutil.rmtree(ROOT / name, ignore_errors=True)
+    """Remove CLEANED; refuses arguments, a running build, and says what it could not
+    remove."""
+    folders = ", ".join(f"{name}/" for name in CLEANED)
+    if args:
+        raise TaskError(f"takes no arguments (got {' '.join(args)}): it removes {folders}; to "
+                        f"remove less, delete that file or folder yourself", 2)
+    build = cli.running_pid(ROOT / "build" / ".build.lock")
+    if build:
+        raise TaskError(f"a build is running here (pid {build}): let it finish or stop it, "
+                        f"then clean")
+    left: list[str] = []
+
+    def failed(function: object, path: str, exc: BaseException) -> None:
+        reason = getattr(exc, "strerror", None) or exc
+        left.append(f"{os.path.relpath(path, ROOT)} ({reason})")
+
+    for name in CLEANED:
+        path = ROOT / name
+        if path.is_symlink() or path.is_file():
+            left.append(f"{name} (a {'link' if path.is_symlink() else 'file'}, not a folder "
+                        f"tasks.py made: remove it yourself)")
+        elif path.exists():
+            if sys.version_info >= (3, 12):
+                shutil.rmtree(path, onexc=failed)
+            else:
+                shutil.rmtree(path, onerror=lambda f, p, info: failed(f, p, info[1]))
+    if left:
+        more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+        raise TaskError(f"could not remove {'; '.join(left[:3])}{more}: make them writable or "
+                        f"remove them yourself (the rest of {folders} is removed)")
 
 
 TASKS = {
@@ -161,22 +390,46 @@ TASKS = {
 }
 
 
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help", "help") or argv[0] not in TASKS:
-        print(__doc__.strip())
-        return 0 if not argv or argv[0] in ("-h", "--help", "help") else 2
-    name, args = argv[0], argv[1:]
+def main(argv: list[str], cwd: Path = ROOT) -> int:
+    """Run the command ``argv`` names (``cwd``: the folder tasks.py was started in); its exit
+    code."""
+    usage = __doc__.strip()
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage)
+        return 0
+    name, args = argv[0], from_caller(argv[1:], cwd)
+    if name not in TASKS:
+        close = difflib.get_close_matches(name, TASKS, n=1)
+        hint = f" (did you mean `python tasks.py {close[0]}`?)" if close else ""
+        print(f"tasks.py: unknown command {name!r}{hint}\n\n{usage}", file=sys.stderr)
+        return 2
     try:
-        python = None if name == "clean" else ensure_venv()
-        TASKS[name](python, args)
+        TASKS[name](None if name == "clean" else ensure_venv(), args)
     except TaskError as exc:
         print(f"tasks.py {name}: {exc.args[0]}", file=sys.stderr)
         return exc.args[1] if len(exc.args) > 1 else 1
+    except CommandFailed as exc:  # the command has said why
+        return exc.args[0]
+    except Stopped as exc:
+        signum = exc.args[0]
+        try:
+            print(f"tasks.py {name}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        except OSError:  # SIGHUP: the terminal may be gone
+            pass
+        return 128 + signum
     except KeyboardInterrupt:  # the interrupted command has said what it kept
         return 130
+    except OSError as exc:  # a read-only checkout, a full disk
+        print(f"tasks.py {name}: {cli.describe(exc)}", file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
+    cli.tolerant_console()
+    try:
+        caller = Path.cwd()
+    except OSError:  # the folder it was started in is gone
+        caller = ROOT
     os.chdir(ROOT)
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], caller))

@@ -3,12 +3,15 @@ the scripts run from the unzipped hand-in."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -97,6 +100,177 @@ def test_a_syntax_error_names_the_file_and_line(tmp_path):
         make_handin.imported_root_modules([broken])
 
 
+# --- build/handin/: only the tool's own files replaced, a complete set or none ------------
+
+def handin_files(build):
+    return {p.name: p.read_bytes() for p in (build / "handin").iterdir()
+            if not p.name.startswith(".")}
+
+
+def test_a_second_handin_replaces_the_first(tmp_path):
+    build = tmp_path / "build"
+    fresh_pdf(build, b"%PDF-1.7 first")
+    make_handin.make_handin(build)
+    fresh_pdf(build, b"%PDF-1.7 second")
+    make_handin.make_handin(build)
+    assert handin_files(build)["assignment1.pdf"] == b"%PDF-1.7 second"
+    assert sorted(p.name for p in (build / "handin").iterdir()) == [
+        ".handin-record.json", "assignment1.pdf", "assignment_code.zip"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
+@pytest.mark.parametrize("name", ["assignment1.pdf", "assignment_code.zip"])
+def test_a_link_where_a_product_goes_is_refused_and_never_followed(tmp_path, name):
+    build = tmp_path / "build"
+    fresh_pdf(build)
+    make_handin.make_handin(build)  # an earlier hand-in: removed, as after any refusal
+    thesis = tmp_path / "thesis.pdf"
+    thesis.write_bytes(b"my thesis")
+    (build / "handin" / name).unlink()
+    (build / "handin" / name).symlink_to(thesis)
+    with pytest.raises(make_handin.HandinError, match=r"is a link .*never writes through one"):
+        make_handin.make_handin(build)
+    assert thesis.read_bytes() == b"my thesis" and (build / "handin" / name).is_symlink()
+    assert [p.name for p in (build / "handin").iterdir()] == [name]  # no half of a set
+
+
+def test_a_file_the_handin_did_not_write_is_refused_and_left_alone(tmp_path):
+    build = tmp_path / "build"
+    fresh_pdf(build)
+    (build / "handin").mkdir()
+    (build / "handin" / "assignment1.pdf").write_bytes(b"%PDF- my own edit")
+    with pytest.raises(make_handin.HandinError, match=r"not a file `python tasks\.py handin`"):
+        make_handin.make_handin(build)
+    assert (build / "handin" / "assignment1.pdf").read_bytes() == b"%PDF- my own edit"
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk that fills up after ``room`` bytes (what is written up to there stays)."""
+
+    room = 8 * 1024
+
+    def write(self, data):
+        data = bytes(data)
+        if self.tell() + len(data) > self.room:
+            super().write(data[:max(self.room - self.tell(), 0)])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
+
+
+def fill_up_on(monkeypatch, *stems, calls=None):
+    """Writes to make_handin's new files whose names contain one of ``stems`` hit a full disk
+    (only the ``calls``-th such file, if given)."""
+    seen = []
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if mode == "xb" and any(stem in Path(path).name for stem in stems):
+            seen.append(path)
+            if calls is None or len(seen) == calls:
+                return FullDisk(path, "x")
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(make_handin, "open", fake_open, raising=False)
+
+
+@pytest.mark.parametrize("stem", ["assignment1.pdf", "assignment_code.zip"])
+@pytest.mark.parametrize("earlier", [True, False])
+def test_a_full_disk_leaves_the_previous_set_or_none_and_says_which(tmp_path, monkeypatch,
+                                                                    stem, earlier):
+    build = tmp_path / "build"
+    fresh_pdf(build, b"%PDF-1.7 " + b"x" * 200_000)
+    if earlier:
+        make_handin.make_handin(build)
+    before = handin_files(build) if earlier else {}
+    fresh_pdf(build, b"%PDF-1.7 " + b"y" * 200_000)
+    fill_up_on(monkeypatch, stem)
+    with pytest.raises(make_handin.HandinError, match="the disk is full") as info:
+        make_handin.make_handin(build)
+    message = str(info.value)
+    assert "\n" not in message
+    if earlier:
+        assert message.endswith("still holds the previous hand-in, unchanged.")
+        assert handin_files(build) == before
+    else:
+        assert message.endswith("holds no hand-in.")
+        assert handin_files(build) == {}
+    assert not list((build / "handin").glob(".*.part"))  # nothing truncated stays
+
+
+def test_an_interrupt_between_the_two_renames_leaves_no_half_set(tmp_path, monkeypatch):
+    build = tmp_path / "build"
+    fresh_pdf(build, b"%PDF-1.7 first")
+    real_pack = make_handin.pack
+
+    def first_pack(file, names):  # an earlier zip, of other sources
+        real_pack(file, names[:-1])
+
+    monkeypatch.setattr(make_handin, "pack", first_pack)
+    make_handin.make_handin(build)
+    monkeypatch.undo()
+    fresh_pdf(build, b"%PDF-1.7 second")
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == "assignment_code.zip":  # the new PDF is in place, the old zip
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(make_handin.os, "replace", replace)
+    with pytest.raises(make_handin.Interrupted, match="holds no hand-in"):
+        make_handin.make_handin(build)
+    assert handin_files(build) == {}
+    assert sorted(p.name for p in (build / "handin").iterdir()) == []
+
+
+def test_a_full_disk_when_only_the_record_is_tidied_keeps_the_new_set(tmp_path, monkeypatch):
+    build = tmp_path / "build"
+    fresh_pdf(build, b"%PDF-1.7 first")
+    make_handin.make_handin(build)
+    fresh_pdf(build, b"%PDF-1.7 second")
+    fill_up_on(monkeypatch, ".handin-record.json", calls=2)
+    monkeypatch.setattr(FullDisk, "room", 0)
+    make_handin.make_handin(build)
+    assert handin_files(build)["assignment1.pdf"] == b"%PDF-1.7 second"
+    monkeypatch.undo()
+    fresh_pdf(build, b"%PDF-1.7 third")  # the record still knows the second set as its own
+    make_handin.make_handin(build)
+    assert handin_files(build)["assignment1.pdf"] == b"%PDF-1.7 third"
+
+
+def test_a_read_only_handin_folder_is_one_line(tmp_path, monkeypatch):
+    build = tmp_path / "build"
+    fresh_pdf(build)
+
+    def read_only(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(make_handin, "open", read_only, raising=False)
+    with pytest.raises(make_handin.HandinError, match=r"permission denied.*holds no hand-in"):
+        make_handin.make_handin(build)
+
+
+def test_a_partial_file_of_a_killed_handin_is_removed(tmp_path):
+    build = tmp_path / "build"
+    fresh_pdf(build)
+    ended = subprocess.Popen([sys.executable, "-c", ""])
+    ended.wait()
+    (build / "handin").mkdir()
+    stale = build / "handin" / f".assignment1.pdf.{ended.pid}.part"
+    stale.write_bytes(b"%PDF-1.7 trunc")
+    make_handin.make_handin(build)
+    assert not stale.exists()
+
+
+def test_handin_messages_survive_a_cp1252_console(tmp_path):
+    build = tmp_path / "Åse 漢字" / "build"
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_handin.py"), "--build",
+                             str(build)], capture_output=True, timeout=120,
+                            env={**os.environ, "PYTHONIOENCODING": "cp1252"})
+    err = result.stderr.decode("cp1252")
+    assert result.returncode == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert "Åse \\u6f22\\u5b57" in err and "is missing: run `python tasks.py report`" in err
+
+
 @pytest.mark.slow
 def test_task2_runs_from_the_unzipped_handin(tmp_path):
     fresh_pdf(tmp_path / "build")
@@ -154,3 +328,49 @@ def test_handin_check_says_how_to_get_a_missing_python(monkeypatch):
     monkeypatch.delenv("HANDIN_PYTHON_OLDEST", raising=False)
     with pytest.raises(handin_check.CheckError, match=r"no Python 3\.8 found .*pyenv install 3\.8"):
         handin_check.find_python(handin_check.ENDS[0])
+
+
+def test_handin_check_refuses_a_variable_that_names_no_program(monkeypatch):
+    import handin_check
+
+    monkeypatch.setenv("HANDIN_PYTHON_NEWEST", "/nowhere/python3.12")
+    with pytest.raises(handin_check.CheckError, match="HANDIN_PYTHON_NEWEST=/nowhere"):
+        handin_check.find_python(handin_check.ENDS[1])
+
+
+def test_handin_check_reports_the_python_that_ran():
+    import handin_check
+
+    newest = handin_check.ENDS[1]
+    ran = "Python 3.12.1 NumPy 2.5.5 Matplotlib 3.11.2"
+    assert handin_check.described(newest, ran) == (
+        f"{ran} (from HANDIN_PYTHON_NEWEST; the newest end is normally Python 3.13)")
+    assert handin_check.described(newest, "Python 3.13.0 NumPy 2.5.5 Matplotlib 3.11.2") == \
+        "Python 3.13.0 NumPy 2.5.5 Matplotlib 3.11.2"
+
+
+def pyenv_python(version):
+    found = sorted((Path.home() / ".pyenv" / "versions").glob(f"{version}.*"))
+    return found[-1] / "bin" / "python" if found else None
+
+
+@pytest.mark.slow
+def test_handin_check_rebuilds_an_environment_for_the_interpreter_it_is_given(
+        tmp_path, monkeypatch, capsys):
+    """HANDIN_PYTHON_NEWEST wins over an environment built before with another interpreter."""
+    import handin_check
+
+    first, second = pyenv_python("3.12"), pyenv_python("3.13")
+    if first is None or second is None:
+        pytest.skip("needs pyenv's Python 3.12 and 3.13")
+    end = handin_check.End("newest", "3.13", ("pip",))  # pip: installed already, offline
+    monkeypatch.setenv("HANDIN_PYTHON_NEWEST", str(first))
+    python = handin_check.environment(end, tmp_path)
+    assert handin_check.python_version(python).startswith("3.12.")
+    assert handin_check.environment(end, tmp_path) == python  # kept while nothing changed
+    assert "rebuilding" not in capsys.readouterr().out
+    monkeypatch.setenv("HANDIN_PYTHON_NEWEST", str(second))
+    python = handin_check.environment(end, tmp_path)
+    assert handin_check.python_version(python).startswith("3.13.")
+    out = capsys.readouterr().out
+    assert f"rebuilding the newest environment: it was built with {first} (Python 3.12" in out

@@ -17,8 +17,10 @@ timings are not compared).
 
 Interpreters are found with pyenv (``pyenv root``/versions/3.8.*), on PATH (``python3.8``),
 with the Windows launcher (``py -3.8``), or from ``HANDIN_PYTHON_OLDEST`` /
-``HANDIN_PYTHON_NEWEST``. A missing one is an error that says how to install it: the check
-never passes without having run.
+``HANDIN_PYTHON_NEWEST`` (which win, also over an environment built before: an environment is
+rebuilt whenever the interpreter it was made with changes). A missing one is an error that says
+how to install it: the check never passes without having run. What it reports is what ran:
+each end's Python, NumPy and Matplotlib as the environment itself prints them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cli
 from venvs import venv_python
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,9 +71,14 @@ class CheckError(Exception):
 
 def find_python(end: End) -> str:
     """The path of an interpreter for ``end``, or CheckError saying how to get one."""
-    override = os.environ.get(f"HANDIN_PYTHON_{end.name.upper()}")
+    variable = f"HANDIN_PYTHON_{end.name.upper()}"
+    override = os.environ.get(variable)
     if override:
-        return override
+        found = shutil.which(override)
+        if not found:
+            raise CheckError(f"handin-check: {variable}={override} is not a program: point it "
+                             f"at a python executable, or unset it to have one found.")
+        return found
     candidates = []
     pyenv = shutil.which("pyenv")
     if pyenv:
@@ -101,16 +109,51 @@ def find_python(end: End) -> str:
         f"HANDIN_PYTHON_{end.name.upper()} at its python executable, then run again.")
 
 
+def python_version(python: str | Path) -> str:
+    """The full version of an interpreter (``3.12.1``), or CheckError when it does not run."""
+    code = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+    try:
+        result = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                                timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise CheckError(f"handin-check: {python} does not run as Python ({reason}).") from exc
+    if result.returncode != 0 or not result.stdout.strip():
+        raise CheckError(f"handin-check: {python} does not run as Python (exit "
+                         f"{result.returncode}).")
+    return result.stdout.strip()
+
+
 def environment(end: End, envs: Path) -> Path:
-    """A virtual environment for ``end`` with its requirements, built once and reused."""
+    """A virtual environment for ``end`` with its requirements, made by the interpreter
+    ``find_python`` gives now; kept while that interpreter and the requirements stay the same,
+    rebuilt (saying why) when either changes or the environment no longer runs."""
     folder = envs / end.name
     stamp = folder / "handin-check.txt"
     python = venv_python(folder)
-    wanted = f"{end.python}\n" + "\n".join(end.requirements) + "\n"
-    if python.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == wanted:
-        return python
-    shutil.rmtree(folder, ignore_errors=True)
     interpreter = find_python(end)
+    made_with = f"{Path(interpreter).absolute()} (Python {python_version(interpreter)})"
+    wanted = f"{made_with}\n" + "\n".join(end.requirements) + "\n"
+    try:
+        built = stamp.read_text(encoding="utf-8")
+    except OSError:
+        built = None
+    built_with = built.partition("\n")[0] if built else None
+    if built == wanted:
+        try:
+            python_version(python)
+            return python
+        except CheckError:
+            reason = "it no longer runs"
+    elif not built:
+        reason = None if not folder.exists() else "an earlier build of it did not finish"
+    elif built_with != made_with:
+        reason = f"it was built with {built_with}, not {made_with}"
+    else:
+        reason = "its requirements changed"
+    if reason:
+        print(f"handin-check: rebuilding the {end.name} environment: {reason}", flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
     print(f"handin-check: building the {end.name} environment ({interpreter}: "
           f"{' '.join(end.requirements)})", flush=True)
     for command in ([interpreter, "-m", "venv", str(folder)],
@@ -126,10 +169,23 @@ def environment(end: End, envs: Path) -> Path:
 
 
 def versions(python: Path) -> str:
+    """What the environment runs: Python, NumPy and Matplotlib, with their versions."""
     code = ("import sys, numpy, matplotlib; print('Python %d.%d.%d' % sys.version_info[:3], "
             "'NumPy', numpy.__version__, 'Matplotlib', matplotlib.__version__)")
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise CheckError(f"handin-check: {python} cannot import NumPy and Matplotlib: delete "
+                         f"{python.parents[1]} and run again.")
+    return result.stdout.strip()
+
+
+def described(end: End, ran: str) -> str:
+    """``ran`` (from ``versions``), noting an interpreter that is not the end's own version."""
+    actual = ran.split()[1]
+    if actual.split(".")[:2] == end.python.split("."):
+        return ran
+    return (f"{ran} (from HANDIN_PYTHON_{end.name.upper()}; the {end.name} end is normally "
+            f"Python {end.python})")
 
 
 def run_handin(python: Path, handin_zip: Path, work: Path) -> dict[str, str]:
@@ -192,6 +248,7 @@ def differences(first: str, second: str, label: str) -> list[str]:
 
 
 def main() -> int:
+    cli.tolerant_console()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zip", type=Path, default=ROOT / "build" / "handin" /
                         "assignment_code.zip", help="the hand-in zip (python tasks.py handin)")
@@ -202,10 +259,11 @@ def main() -> int:
         if not args.zip.is_file():
             raise CheckError(f"handin-check: {args.zip} is missing: run `python tasks.py "
                              f"report` and `python tasks.py handin` first.")
-        results = {}
+        results, ran = {}, {}
         for end in ENDS:
             python = environment(end, args.envs)
-            print(f"{end.name}: {versions(python)}", flush=True)
+            ran[end.name] = described(end, versions(python))
+            print(f"{end.name}: {ran[end.name]}", flush=True)
             with tempfile.TemporaryDirectory(prefix=f"handin-{end.name}-") as tmp:
                 results[end.name] = run_handin(python, args.zip, Path(tmp))
         oldest, newest = (results[end.name] for end in ENDS)
@@ -216,8 +274,14 @@ def main() -> int:
     except CheckError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("handin-check: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"handin-check: {cli.describe(exc)}", file=sys.stderr)
+        return 1
     print(f"handin-check: {args.zip.name} runs and gives the same results on both ends "
-          f"({', '.join(f'{e.name}: Python {e.python}' for e in ENDS)})")
+          f"({'; '.join(f'{name}: {what}' for name, what in ran.items())})")
     return 0
 
 
