@@ -27,6 +27,12 @@ POSIX_ONLY = {"os.fork", "os.setsid", "os.killpg", "os.getuid", "os.getpgid", "o
 GUARDED = {
     ("mnist.py", "os.kill"),  # _process_exists: the Windows branch uses OpenProcess
     ("bench_training.py", "resource"),  # imported in a try: ImportError on Windows
+    # kill_kernel and stop_worker: os.killpg/SIGKILL in the POSIX branch; on Windows os.kill
+    # is meant (it terminates the kernel)
+    ("build_report.py", "os.kill"), ("build_report.py", "os.killpg"),
+    ("build_report.py", "signal.SIGKILL"),
+    ("output_folder.py", "os.kill"),  # process_exists: the Windows branch uses OpenProcess
+    ("output_folder.py", "fcntl"),  # the build lock: msvcrt.locking on Windows
 }
 
 
