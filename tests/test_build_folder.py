@@ -440,3 +440,20 @@ def test_interrupted_before_the_swap_keeps_the_previous_set(project, tmp_path, m
     assert snapshot(out) == before
     assert not list(out.glob(".staging-*"))
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handlers are put back
+
+
+def test_a_read_only_checkout_gets_one_line_naming_build(project, tmp_path, monkeypatch,
+                                                         no_render, capsys):
+    """--out elsewhere does not help: the lock and the cache live in the checkout's build/."""
+    real = os.open
+
+    def read_only(path, *args, **kwargs):
+        if Path(path) == project.lock:
+            raise os_error(errno.EROFS, str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(output_folder.os, "open", read_only)
+    assert run(project, tmp_path / "out") == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"{project.build} cannot be written (a read-only file system)")
+    assert "make the checkout writable" in line

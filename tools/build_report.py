@@ -829,6 +829,13 @@ def sources_digest(notebook: bytes | None = None, config: Path | None = None,
 
 # --- The build ----------------------------------------------------------------------------
 
+def os_reason(exc: OSError) -> str:
+    """What an OSError means, in a few words."""
+    return {errno.ENOSPC: "the disk is full", errno.EROFS: "a read-only file system",
+            errno.EACCES: "permission denied", errno.EPERM: "permission denied"}.get(
+        exc.errno, exc.strerror or str(exc))
+
+
 def one_line_os_error(exc: OSError) -> str:
     """An OSError as what happened and what to do."""
     where = exc.filename or "a file"
@@ -842,6 +849,20 @@ def one_line_os_error(exc: OSError) -> str:
                f"another program (a PDF viewer) has it open, or make it writable, or build " \
                f"with --out A_WRITABLE_FOLDER"
     return f"{where}: {exc.strerror or exc}"
+
+
+def lock_checkout(project: Project) -> BuildLock:
+    """The checkout's build lock, held; BuildError in one line when build/ cannot be written
+    (a read-only checkout: --out elsewhere does not help, the lock and cache live there)."""
+    lock = BuildLock(project.lock)
+    try:
+        project.build.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as exc:
+        raise BuildError(f"{project.build} cannot be written ({os_reason(exc)}): builds keep "
+                         f"their lock and the execution cache there; make the checkout "
+                         f"writable, or work in a writable copy of it") from exc
+    return lock
 
 
 @dataclass
@@ -872,9 +893,8 @@ def build(project: Project, out_dir: Path, notebook: Path, config: Path | None, 
         raise BuildError(f"{out_dir} exists and is not a folder: the report is built into a "
                          f"folder of that name. Move or delete the file, or pass --out "
                          f"OTHER_FOLDER.")
-    project.build.mkdir(parents=True, exist_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with BuildLock(project.lock):
+    with lock_checkout(project):
+        out_dir.mkdir(parents=True, exist_ok=True)
         for line in recover(out_dir):
             print(line)
         previous = check_ours(out_dir, EXPECTED_PRODUCTS)
@@ -949,8 +969,7 @@ def export_pdf(nb: dict, *, quick: bool, fresh: bool = False, timeout: int = 180
     with tempfile.TemporaryDirectory(prefix="assignment1-export-") as tmp:
         work = Path(tmp)
         if not is_executed(nb):
-            project.build.mkdir(parents=True, exist_ok=True)
-            with BuildLock(project.lock):
+            with lock_checkout(project):
                 nb = notebook_outputs(project, nb, quick, fresh, timeout, work, say).notebook
         (work / "render").mkdir()
         return render(nb, title, work / "render", web=False)[1]

@@ -91,6 +91,7 @@ class BuildLock:
             _unlock(fd)
             os.close(fd)
         os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)  # Windows: the lock moved the position past the pid
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self._fd = fd
 
@@ -109,7 +110,8 @@ class BuildLock:
             os.close(fd)
 
     def __enter__(self) -> BuildLock:
-        self.acquire()
+        if self._fd is None:
+            self.acquire()
         return self
 
     def __exit__(self, *exc: object) -> None:
