@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -60,15 +61,80 @@ def test_the_cli_export_is_the_make_report_pdf(executed, tmp_path, monkeypatch):
     assert exported == build_report.pdf_bytes(nb, build_report.title_page())  # the same bytes
 
 
-def test_the_cli_runs_a_notebook_that_has_not_run(tmp_path):
-    """The committed notebook has no outputs: the exporter executes it, as
-    `python tasks.py report` does."""
-    env = {**os.environ, **TITLE_ENV, "ASSIGNMENT1_QUICK": "1"}
-    result = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to",
-                             "report_pdf", str(ROOT / "assignment1.ipynb"), "--output-dir",
-                             str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert_is_the_report((tmp_path / "assignment1.pdf").read_bytes(), tmp_path / "check.pdf")
+def project_entries() -> set[str]:
+    """What the checkout holds outside build/ (where the lock and the cache live)."""
+    return {p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*")
+            if ".venv" not in p.parts and "build" not in p.relative_to(ROOT).parts[:1]
+            and ".git" not in p.parts and "__pycache__" not in p.parts}
+
+
+def nbconvert(notebook: Path, where: Path, env: dict, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to",
+                             "report_pdf", str(notebook), "--output-dir", str(where / "out"),
+                             *options], cwd=where, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_the_cli_runs_a_notebook_that_has_not_run_from_any_folder(tmp_path):
+    """The committed notebook has no outputs: the exporter executes it (here: always, with
+    fresh=True), as `python tasks.py report` does, from a folder outside the project, and
+    leaves nothing in the project (its kernel's connection lives in a temporary folder)."""
+    before = project_entries()
+    env = {**os.environ, **TITLE_ENV, "ASSIGNMENT1_QUICK": "1", "TMPDIR": str(tmp_path)}
+    child = nbconvert(ROOT / "assignment1.ipynb", tmp_path, env,
+                      "--ReportPDFExporter.fresh=True")
+    _, stderr = child.communicate(timeout=600)
+    assert child.returncode == 0, stderr
+    assert "executing the notebook (--fresh)" in stderr
+    assert_is_the_report((tmp_path / "out" / "assignment1.pdf").read_bytes(),
+                         tmp_path / "check.pdf")
+    assert project_entries() == before
+    assert not list(tmp_path.glob("assignment1-kernel-*"))
+
+
+def failing_notebook(folder: Path, code: str) -> Path:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Task 1a"),
+                                         nbformat.v4.new_code_cell(code)])
+    path = folder / "failing.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_failing_notebook_is_one_line_from_the_cli(tmp_path):
+    env = {**os.environ, **TITLE_ENV, "TMPDIR": str(tmp_path)}
+    child = nbconvert(failing_notebook(tmp_path, "1 / 0"), tmp_path, env)
+    _, stderr = child.communicate(timeout=600)
+    assert child.returncode == 1
+    last = stderr.strip().splitlines()[-1]
+    assert last == ('the notebook failed in code cell 1 (under "Task 1a"): ZeroDivisionError: '
+                    'division by zero; fix it and build again'), stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "out" / "failing.pdf").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the kernel in /proc")
+def test_ctrl_c_during_the_cli_export_is_one_line_and_stops_the_kernel(tmp_path):
+    from fake_project import processes_mentioning
+
+    env = {**os.environ, **TITLE_ENV, "TMPDIR": str(tmp_path)}
+    child = nbconvert(failing_notebook(tmp_path, "import time\ntime.sleep(120)"), tmp_path, env)
+    deadline = time.monotonic() + 120
+    while not any("ipykernel" in p for p in processes_mentioning(str(tmp_path))):
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(child.pid, signal.SIGINT)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130
+    assert stderr.strip().splitlines()[-1].startswith("report_pdf: interrupted; no PDF was "
+                                                      "written"), stderr
+    assert "Traceback" not in stderr
+    deadline = time.monotonic() + 15
+    while processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 def free_port() -> int:

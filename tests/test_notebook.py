@@ -158,32 +158,6 @@ def test_the_required_part_fits_nine_pages_and_the_appendix_two(executed_noteboo
     assert pdf_text(pdf)[0].count("Task 4c: validation accuracy") >= 1
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_make_report_ends_with_one_line_and_mixes_no_runs(tmp_path):
-    """The previous build's figures stay whole; an interrupted run leaves nothing behind."""
-    import os
-    import signal
-    import time
-
-    out = tmp_path / "build"
-    (out / "figures").mkdir(parents=True)
-    (out / "figures" / "from_the_previous_build.png").write_bytes(b"previous")
-    (out / "metrics.json").write_text("{}")
-    child = subprocess.Popen(
-        [sys.executable, str(ROOT / "tools" / "build_report.py"), "--quick", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while len(list(out.glob(".staging-*/figures/*.png"))) < 2:  # mid-run, figures half drawn
-        assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
-        time.sleep(0.1)
-    os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
-    _, stderr = child.communicate(timeout=120)
-    assert child.returncode == 130
-    assert stderr.strip().count("\n") == 0 and "interrupted" in stderr, stderr
-    assert sorted(p.name for p in out.iterdir()) == ["figures", "metrics.json"]
-    assert [p.name for p in (out / "figures").iterdir()] == ["from_the_previous_build.png"]
-
-
 def test_notebook_by_products_are_ignored_by_git():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "*.nbconvert.ipynb" in ignored

@@ -31,6 +31,12 @@ GUARDED = {
     ("tasks.py", "os.tcgetpgrp"),  # in_terminal_foreground: only where passes_on is not nt
     ("tasks.py", "os.getpgrp"),
     ("bench_training.py", "resource"),  # imported in a try: ImportError on Windows
+    # kill_kernel and stop_worker: os.killpg/SIGKILL in the POSIX branch; on Windows os.kill
+    # is meant (it terminates the kernel)
+    ("build_report.py", "os.kill"), ("build_report.py", "os.killpg"),
+    ("build_report.py", "signal.SIGKILL"),
+    ("output_folder.py", "os.kill"),  # process_exists: the Windows branch uses OpenProcess
+    ("output_folder.py", "fcntl"),  # the build lock: msvcrt.locking on Windows
 }
 
 

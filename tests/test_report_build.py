@@ -1,5 +1,5 @@
-"""The report build: offline HTML, the PDF through Typst with pip alone, no stale PDF, the title
-page from report.toml (any name, printed literally; a bad file gets one clear line)."""
+"""The report build: offline HTML, the PDF through Typst with pip alone, the title page from
+report.toml (any name, printed literally; a bad file gets one clear line)."""
 
 from __future__ import annotations
 
@@ -38,31 +38,50 @@ def pdf_text(pdf_path) -> tuple[str, list]:
             [(float(p.mediabox.width), float(p.mediabox.height)) for p in reader.pages])
 
 
+def render(nb, title, folder):
+    """The web page and the PDF of ``nb``, rendered in ``folder``."""
+    work = folder / "render"
+    work.mkdir()
+    return build_report.render(nb, title, work)
+
+
 @pytest.mark.slow
 def test_html_has_mathml_the_title_and_loads_nothing_from_the_network(tmp_path, monkeypatch):
     monkeypatch.setenv("ASSIGNMENT1_GROUP", "42")
     monkeypatch.setenv("ASSIGNMENT1_AUTHORS", "Ada <Lovelace>; Alan & Turing")
-    assert build_report.export(math_notebook(), tmp_path) == 0
-    html = (tmp_path / "assignment1.html").read_text(encoding="utf-8")
-    assert html.count("<math") == 3 and "<mtable>" in html
-    assert "$$" not in html and "\\frac" not in html
-    assert build_report.remote_resources(html) == []
-    assert "Group 42" in html and "Ada &lt;Lovelace&gt;" in html and "Alan &amp; Turing" in html
+    page, pdf = render(math_notebook(), build_report.title_page(), tmp_path)
+    assert page.count("<math") == 3 and "<mtable" in page
+    visible = visible_text(page)  # the TeX is kept only as MathML's hidden annotation
+    assert "$$" not in visible and "\\frac" not in visible
+    assert build_report.remote_resources(page) == []
+    assert "Group 42" in page and "Ada &lt;Lovelace&gt;" in page and "Alan &amp; Turing" in page
+    assert pdf.startswith(b"%PDF-")
 
 
-def test_a_failed_pdf_build_removes_the_old_pdf_and_its_record(tmp_path, monkeypatch, capsys):
-    stale = tmp_path / "assignment1.pdf"
-    stale.write_bytes(b"%PDF-1.5 an older report")
-    (tmp_path / "assignment1.json").write_text("{}")
+def test_a_failed_pdf_keeps_the_previous_report_whole(tmp_path, monkeypatch, capsys):
+    """The new set is only staged: a PDF that cannot be built changes nothing in the output
+    folder, and the line says so."""
+    from fake_project import make_project, seed_cache
+    from test_build_folder import previous_build, snapshot
 
-    def failing_typst(body, files, title):
+    for variable in ("ASSIGNMENT1_GROUP", "ASSIGNMENT1_AUTHORS"):
+        monkeypatch.delenv(variable, raising=False)
+    project = make_project(tmp_path / "checkout")
+    seed_cache(project)
+    out = tmp_path / "out"
+    before = previous_build(project, out, monkeypatch)
+    monkeypatch.undo()  # the real rendering again, but for Typst:
+
+    def failing_typst(work, body, files, title):
         raise build_report.BuildError("Typst could not build the PDF (test)")
 
     monkeypatch.setattr(build_report, "compile_pdf", failing_typst)
-    assert build_report.export(math_notebook(), tmp_path) == 1
-    assert not stale.exists() and not (tmp_path / "assignment1.json").exists()
+    capsys.readouterr()
+    assert build_report.main(["--out", str(out)], project) == 1
     err = capsys.readouterr().err
-    assert "could not build the PDF" in err and "Traceback" not in err
+    assert err.strip() == (f"Typst could not build the PDF (test); {out} keeps the previous "
+                           f"report, unchanged")
+    assert snapshot(out) == before and not list(out.glob(".staging-*"))
 
 
 def test_group_and_authors_from_config_or_environment(tmp_path, monkeypatch):
@@ -77,6 +96,11 @@ def test_group_and_authors_from_config_or_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("ASSIGNMENT1_GROUP", "Group 7")  # the environment wins over the file
     title = build_report.title_page(config)
     assert title.group == "Group 7" and title.authors == ["Grace Hopper", "Edsger Dijkstra"]
+    for given, printed in [("Gruppe 42", "Gruppe 42"), ("Team 7", "Team 7"), ("7b", "Group 7b"),
+                           ("A3", "Group A3"), ("123456", "Group 123456"), ("group7", "group7"),
+                           ("Blue", "Blue")]:
+        monkeypatch.setenv("ASSIGNMENT1_GROUP", given)  # a label is printed as given
+        assert build_report.title_page(config).group == printed
     config.write_text('group = ""\nauthors = []\n')
     monkeypatch.delenv("ASSIGNMENT1_AUTHORS")
     monkeypatch.delenv("ASSIGNMENT1_GROUP")
@@ -106,6 +130,16 @@ def test_a_bad_report_toml_gets_one_clear_message(tmp_path, monkeypatch, content
     assert str(config) in message and expected in message and "\n" not in message
 
 
+def test_a_report_toml_saved_with_a_bom_is_read(tmp_path, monkeypatch):
+    """Windows Notepad may save UTF-8 with a byte-order mark."""
+    monkeypatch.delenv("ASSIGNMENT1_GROUP", raising=False)
+    monkeypatch.delenv("ASSIGNMENT1_AUTHORS", raising=False)
+    config = tmp_path / "report.toml"
+    config.write_bytes(b"\xef\xbb\xbf" + 'group = "42"\nauthors = ["Åse Ørn"]\n'.encode())
+    title = build_report.title_page(config)
+    assert (title.group, title.authors) == ("Group 42", ["Åse Ørn"])
+
+
 @pytest.mark.slow
 def test_a_bad_report_toml_stops_make_report_before_the_notebook_runs(tmp_path):
     """One line, no traceback, nothing executed (the check runs first)."""
@@ -133,9 +167,11 @@ def test_the_pdf_is_a4_with_any_names_literally_on_the_title_page(tmp_path, monk
 
     nbformat.write(math_notebook(), nb_path)
     script = (f"import sys; sys.path.insert(0, {str(ROOT / 'tools')!r}); import build_report, "
-              f"nbformat; from pathlib import Path; build_report.CONFIG = Path({str(config)!r}); "
-              f"sys.exit(build_report.export(nbformat.read({str(nb_path)!r}, as_version=4), "
-              f"Path({str(tmp_path)!r})))")
+              f"json; from pathlib import Path; work = Path({str(tmp_path / 'work')!r}); "
+              f"work.mkdir(); nb = json.loads(Path({str(nb_path)!r}).read_text()); "
+              f"title = build_report.title_page(Path({str(config)!r})); "
+              f"page, pdf = build_report.render(nb, title, work); "
+              f"Path({str(tmp_path / 'assignment1.pdf')!r}).write_bytes(pdf)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSIGNMENT1_")}
     env["PATH"] = str(Path(sys.executable).parent)  # no xelatex, no pandoc, no typst binary
     for tool in ("xelatex", "pandoc", "typst"):
@@ -165,8 +201,9 @@ def test_html_maths_renders_offline_in_a_real_browser(tmp_path, monkeypatch):
     if built.is_file():
         html_path = built  # the real report, when `python tasks.py report` has run
     else:
-        build_report.export(math_notebook(), tmp_path)
         html_path = tmp_path / "assignment1.html"
+        html_path.write_text(render(math_notebook(), build_report.title_page(), tmp_path)[0],
+                             encoding="utf-8")
     screenshot = ROOT / "build" / "browser" / "assignment1-offline.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     offline = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -219,20 +256,6 @@ def test_make_report_refuses_a_build_path_that_is_a_file(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-
-
 def test_characters_no_font_can_show_are_named():
     assert build_report.missing_glyphs("Ola Łukasz 李") == []  # IPAexGothic has the CJK one
     assert build_report.missing_glyphs("Ada \u0378") == ["\u0378"]  # unassigned: no font has it
-
-
-def test_a_pdf_open_in_a_viewer_on_windows_gets_one_clear_line(tmp_path, monkeypatch, capsys):
-    """Windows refuses to replace a file another program holds open."""
-    def refuse(src, dst):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(build_report.os, "replace", refuse)
-    assert build_report.export(math_notebook(), tmp_path) == 1
-    err = capsys.readouterr().err
-    assert "close it and run again" in err and "Traceback" not in err
-    assert not list(tmp_path.glob(".*.part"))  # no temporary file left behind

@@ -1,0 +1,459 @@
+"""The report build keeps its promises about the output folder: only its own products touched,
+one run's complete set after any failure, one build at a time, one line for every refusal.
+
+Most builds here run on a tiny project whose outputs are in the execution cache (no kernel)
+and, where the test is not about the PDF, with the rendering replaced by a stand-in."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from fake_project import make_project, seed_cache, tiny_png
+
+sys.path.insert(0, str(ROOT / "tools"))
+import build_report
+import output_folder
+from output_folder import RECORD, BuildLock, FolderError, check_ours, listing
+
+FAKE_PDF = b"%PDF-1.7 a stand-in for the rendered report"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    for variable in ("ASSIGNMENT1_GROUP", "ASSIGNMENT1_AUTHORS"):
+        monkeypatch.delenv(variable, raising=False)
+    project = make_project(tmp_path / "checkout")
+    seed_cache(project)
+    return project
+
+
+@pytest.fixture
+def no_render(monkeypatch):
+    """Skip pandoc and Typst: these tests are about files, not the PDF's content."""
+    monkeypatch.setattr(build_report, "render",
+                        lambda nb, title, work, web=True: ("<html>page</html>", FAKE_PDF))
+
+
+def run(project, out, *args):
+    return build_report.main(["--out", str(out), *args], project)
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "\x1b[" not in err
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.name: listing(p) for p in folder.iterdir()}
+
+
+def test_a_build_writes_its_set_and_a_record_that_lists_every_product(project, tmp_path,
+                                                                       no_render, capsys):
+    out = tmp_path / "out"
+    assert run(project, out) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["assignment1.html", "assignment1.ipynb", "assignment1.json",
+                     "assignment1.pdf", "figures", "metrics.json"]
+    record = json.loads((out / RECORD).read_text(encoding="utf-8"))
+    assert set(record["products"]) == set(names) - {RECORD}
+    assert record["products"]["figures"] == {"rectangle.png": listing(out / "figures" /
+                                                                      "rectangle.png")}
+    assert record["execution"]["cached"] is True
+    assert check_ours(out, names) == record  # the record proves every file
+
+
+def test_out_into_a_folder_with_the_users_own_figures_and_metrics_touches_nothing(
+        project, tmp_path, no_render, capsys):
+    desktop = tmp_path / "Desktop"
+    (desktop / "figures").mkdir(parents=True)
+    (desktop / "figures" / "holiday.png").write_bytes(b"the user's photo")
+    (desktop / "metrics.json").write_text('{"mine": true}')
+    (desktop / "notes.txt").write_text("unrelated")
+    before = snapshot(desktop)
+    assert run(project, desktop) == 1
+    line = one_line(capsys.readouterr().err)
+    assert f"{desktop / 'figures'} was not written by this build" in line
+    assert "--out ANOTHER_FOLDER" in line
+    assert snapshot(desktop) == before  # nothing added, nothing removed, nothing changed
+
+
+def previous_build(project, out, monkeypatch) -> dict:
+    monkeypatch.setattr(build_report, "render",
+                        lambda nb, title, work, web=True: ("<html>old</html>", b"%PDF old"))
+    assert build_report.main(["--out", str(out)], project) == 0
+    monkeypatch.setattr(build_report, "render",
+                        lambda nb, title, work, web=True: ("<html>page</html>", FAKE_PDF))
+    return snapshot(out)
+
+
+@pytest.mark.parametrize("tamper", ["symlink", "edited", "extra figure", "unlisted"])
+def test_a_product_that_is_not_what_the_build_wrote_is_refused_never_followed(
+        project, tmp_path, monkeypatch, capsys, tamper):
+    out = tmp_path / "out"
+    previous_build(project, out, monkeypatch)
+    thesis = tmp_path / "thesis.pdf"
+    thesis.write_bytes(b"%PDF my thesis")
+    expected = {"symlink": "assignment1.pdf is not what this build wrote (is a symbolic link)",
+                "edited": "metrics.json changed since this build wrote it",
+                "extra figure": "figures holds mine.png, which this build did not write",
+                "unlisted": "assignment1.html was not written by this build"}[tamper]
+    if tamper == "symlink":
+        (out / "assignment1.pdf").unlink()
+        (out / "assignment1.pdf").symlink_to(thesis)
+    elif tamper == "edited":
+        (out / "metrics.json").write_text('{"edited": true}')
+    elif tamper == "extra figure":
+        (out / "figures" / "mine.png").write_bytes(tiny_png())
+    else:  # the record no longer lists the page
+        record = json.loads((out / RECORD).read_text())
+        del record["products"]["assignment1.html"]
+        (out / RECORD).write_text(json.dumps(record))
+    before = snapshot(out) if tamper != "symlink" else None
+    capsys.readouterr()
+    assert run(project, out) == 1
+    assert expected in one_line(capsys.readouterr().err)
+    assert thesis.read_bytes() == b"%PDF my thesis"
+    if before is not None:
+        assert snapshot(out) == before
+    assert not list(out.glob(".staging-*"))
+
+
+@pytest.mark.parametrize(("record", "expected"), [
+    ('{"title": "Group 1", "pdf_sha256": "ab", "sources": {}}', "an earlier version"),
+    ("not json", "is not a record of this build"),
+    ('{"other": "tool"}', "is not a record of this build"),
+])
+def test_a_record_the_build_did_not_write_is_refused(project, tmp_path, no_render, capsys,
+                                                     record, expected):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / RECORD).write_text(record)
+    (out / "assignment1.pdf").write_bytes(b"%PDF somebody's")
+    assert run(project, out) == 1
+    assert expected in one_line(capsys.readouterr().err)
+    assert (out / "assignment1.pdf").read_bytes() == b"%PDF somebody's"
+
+
+def test_a_new_build_replaces_the_whole_previous_set(project, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    previous_build(project, out, monkeypatch)
+    assert (out / "assignment1.pdf").read_bytes() == b"%PDF old"
+    assert run(project, out) == 0
+    assert (out / "assignment1.pdf").read_bytes() == FAKE_PDF
+    record = json.loads((out / RECORD).read_text())
+    assert record["pdf_sha256"] == hashlib.sha256(FAKE_PDF).hexdigest()
+    assert not list(out.glob(".staging-*"))
+
+
+def os_error(number: int, path: str = "the file") -> OSError:
+    return OSError(number, os.strerror(number), path)
+
+
+@pytest.mark.parametrize(("number", "expected"), [
+    (errno.ENOSPC, "the disk is full"),
+    (errno.EROFS, "read-only file system"),
+    (errno.EACCES, "permission denied"),
+])
+def test_a_failed_write_keeps_the_previous_set_whole_with_one_line(
+        project, tmp_path, monkeypatch, capsys, number, expected):
+    out = tmp_path / "out"
+    before = previous_build(project, out, monkeypatch)
+    real = Path.write_bytes
+
+    def failing(path, data):
+        if path.name == "assignment1.pdf":
+            raise os_error(number, str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(Path, "write_bytes", failing)
+    capsys.readouterr()
+    assert run(project, out) == 1
+    line = one_line(capsys.readouterr().err)
+    assert expected in line and f"{out} keeps the previous report, unchanged" in line
+    assert snapshot(out) == before
+    assert not list(out.glob(".staging-*"))
+
+
+@pytest.mark.parametrize("failing_rename", range(12))
+def test_a_rename_failing_anywhere_in_the_swap_leaves_the_previous_set(
+        project, tmp_path, monkeypatch, capsys, failing_rename):
+    """The swap renames the previous set out and the new one in; whichever rename fails
+    (Windows: a PDF open in a viewer), the previous set is back, whole."""
+    out = tmp_path / "out"
+    before = previous_build(project, out, monkeypatch)
+    real, calls = os.replace, []
+
+    def replace(source, target):
+        if Path(target).parent == out or Path(source).parent == out:  # the swap's renames
+            calls.append(target)
+            if len(calls) == failing_rename + 1:
+                raise PermissionError(errno.EACCES, "Permission denied", str(target))
+        return real(source, target)
+
+    monkeypatch.setattr(output_folder.os, "replace", replace)
+    capsys.readouterr()
+    assert run(project, out) == 1  # 12 renames: 6 products and the record out, then in
+    line = one_line(capsys.readouterr().err)
+    assert "close it if another program (a PDF viewer) has it open" in line
+    assert f"{out} keeps the previous report, unchanged" in line
+    assert snapshot(out) == before
+    assert not list(out.glob(".staging-*"))
+
+
+PUBLISH_AND_DIE = """
+import os, signal, sys
+sys.path.insert(0, {tools!r})
+import json, output_folder
+from pathlib import Path
+out = Path({out!r})
+staging = output_folder.Staging(out)
+(staging.new / "assignment1.pdf").write_bytes(b"%PDF new")
+(staging.new / "figures").mkdir()
+(staging.new / "figures" / "b.png").write_bytes(b"new figure")
+record = {{"builder": output_folder.BUILDER, "format": output_folder.RECORD_FORMAT,
+          "pdf_sha256": "new", "products": {{n: output_folder.listing(staging.new / n)
+                                             for n in ("assignment1.pdf", "figures")}}}}
+previous = output_folder.check_ours(out, ["assignment1.pdf", "figures"])
+real, count = os.replace, [0]
+def replace(source, target):
+    if Path(target).parent == out or Path(source).parent == out:
+        count[0] += 1
+        if count[0] > {renames}:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real(source, target)
+output_folder.os.replace = replace
+output_folder.publish(staging, record, previous)
+"""
+
+
+def old_set(out: Path) -> None:
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "a.png").write_bytes(b"old figure")
+    (out / "assignment1.pdf").write_bytes(b"%PDF old")
+    (out / "metrics.json").write_text("{}")  # in the old set only
+    record = {"builder": output_folder.BUILDER, "format": output_folder.RECORD_FORMAT,
+              "pdf_sha256": "old", "products": {n: listing(out / n) for n in
+                                                 ("assignment1.pdf", "figures",
+                                                  "metrics.json")}}
+    (out / RECORD).write_text(json.dumps(record))
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("renames", range(8))
+def test_a_swap_killed_midway_is_finished_by_the_next_build(tmp_path, renames):
+    """A process killed (SIGKILL) after any number of the swap's renames: the next build's
+    recovery leaves exactly the new set, and no staging folder."""
+    out = tmp_path / "out"
+    old_set(out)
+    script = PUBLISH_AND_DIE.format(tools=str(ROOT / "tools"), out=str(out), renames=renames)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    killed = result.returncode == -signal.SIGKILL
+    lines = output_folder.recover(out)
+    record = json.loads((out / RECORD).read_text())
+    names = sorted(p.name for p in out.iterdir())
+    assert not list(out.glob(".staging-*"))
+    assert names == ["assignment1.json", "assignment1.pdf", "figures"]
+    assert record["pdf_sha256"] == "new" and (out / "assignment1.pdf").read_bytes() == b"%PDF new"
+    assert [p.name for p in (out / "figures").iterdir()] == ["b.png"]
+    # the swap has 7 renames (4 out, 3 in): killed before any, the journal already lets the
+    # next build finish it; after all 7 the process ends on its own
+    assert killed == (renames < 7) and bool(lines) == killed, (result, lines)
+
+
+def test_staging_of_a_dead_build_is_removed_and_of_a_running_one_kept(tmp_path):
+    out = tmp_path / "out"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (out / f".staging-{dead}-abc" / "new").mkdir(parents=True)
+    (out / f".staging-{os.getppid()}-def").mkdir()  # a live process (pytest's parent)
+    (out / "figures").mkdir()  # not a staging folder: never touched
+    assert output_folder.recover(out) == []
+    assert sorted(p.name for p in out.iterdir()) == [f".staging-{os.getppid()}-def", "figures"]
+
+
+# --- One build at a time ------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+sys.path.insert(0, {tools!r})
+from pathlib import Path
+from output_folder import BuildLock
+with BuildLock(Path({path!r})):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_second_build_refuses_naming_the_first_ones_pid(tmp_path):
+    path = tmp_path / ".build.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.format(tools=str(ROOT / "tools"),
+                                                                        path=str(path))],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert path.read_text().splitlines()[0] == str(holder.pid)  # the pid, plain text
+        with pytest.raises(FolderError) as info:
+            BuildLock(path).acquire()
+        assert str(info.value).startswith(f"another build is running here (pid {holder.pid})")
+    finally:
+        holder.kill()
+        holder.wait()
+    with BuildLock(path):  # the OS dropped the killed holder's lock: no stale lock blocks
+        assert path.read_text().strip() == str(os.getpid())
+    assert not path.exists()  # released: gone
+
+
+def test_the_lock_refuses_a_symbolic_link(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep")
+    (tmp_path / ".build.lock").symlink_to(target)
+    with pytest.raises(FolderError, match="is a symbolic link"):
+        BuildLock(tmp_path / ".build.lock").acquire()
+    assert target.read_text() == "keep"
+
+
+def test_a_build_waits_for_no_one_while_another_holds_the_checkout(project, tmp_path,
+                                                                   no_render, capsys):
+    out = tmp_path / "out"
+    with BuildLock(project.lock):
+        assert run(project, out) == 1
+    assert one_line(capsys.readouterr().err).startswith(
+        f"another build is running here (pid {os.getpid()})")
+    assert not out.exists() or not any(out.iterdir())
+
+
+# --- One line for every bad input ---------------------------------------------------------
+
+def test_merge_conflict_markers_in_the_notebook_get_one_line(project, tmp_path, no_render,
+                                                             capsys):
+    path = project.root / "assignment1.ipynb"
+    text = path.read_text()
+    path.write_text("<<<<<<< HEAD\n" + text + "=======\n" + text + ">>>>>>> theirs\n")
+    assert run(project, tmp_path / "out") == 1
+    line = one_line(capsys.readouterr().err)
+    assert "merge-conflict markers (line 1: <<<<<<<)" in line and "git checkout" in line
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("{ not json", "is not valid notebook JSON"),
+    ('{"nbformat": 4}', "not a Jupyter notebook"),
+])
+def test_a_notebook_that_is_not_one_gets_one_line(project, tmp_path, no_render, capsys,
+                                                  content, expected):
+    (project.root / "assignment1.ipynb").write_text(content)
+    assert run(project, tmp_path / "out") == 1
+    assert expected in one_line(capsys.readouterr().err)
+
+
+def test_config_naming_a_missing_file_is_an_error_not_placeholders(project, tmp_path,
+                                                                   no_render, capsys):
+    assert run(project, tmp_path / "out", "--config", str(tmp_path / "missing.toml")) == 1
+    line = one_line(capsys.readouterr().err)
+    assert "missing.toml: no such file" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_named_report_toml_gets_one_line(project, tmp_path, no_render, capsys):
+    (project.root / "report.toml").unlink()
+    (project.root / "report.toml").mkdir()
+    assert run(project, tmp_path / "out") == 1
+    assert "report.toml is a folder, not a file" in one_line(capsys.readouterr().err)
+
+
+def test_an_out_that_is_a_file_is_refused_and_kept(project, tmp_path, no_render, capsys):
+    out = tmp_path / "build"
+    out.write_text("not a folder")
+    assert run(project, out) == 1
+    assert "is not a folder" in one_line(capsys.readouterr().err)
+    assert out.read_text() == "not a folder"
+
+
+def test_a_bug_in_the_build_is_still_one_line_and_keeps_the_previous_set(
+        project, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    before = previous_build(project, out, monkeypatch)
+
+    def broken(nb, title, work, web=True):
+        return 1 / 0
+
+    monkeypatch.setattr(build_report, "render", broken)
+    capsys.readouterr()
+    assert run(project, out) == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("the build failed: ZeroDivisionError") and "keeps the previous" in line
+    assert snapshot(out) == before
+
+
+@pytest.mark.slow
+def test_any_console_encoding_with_cjk_paths_and_names(tmp_path):
+    """A Windows console with output redirected (cp1252) and a checkout, an output folder
+    and names it cannot encode: the build succeeds and says so with escapes."""
+    project = make_project(tmp_path / "学生 の 課題")
+    (project.root / "report.toml").write_text('group = "第 7 組"\nauthors = ["李 小龍", "Åse"]\n',
+                                              encoding="utf-8")
+    seed_cache(project)
+    out = tmp_path / "出力"
+    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'tools')!r}); import build_report; "
+              f"from pathlib import Path; sys.exit(build_report.main(['--out', {str(out)!r}], "
+              f"build_report.Project(Path({str(project.root)!r}))))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSIGNMENT1_")}
+    env["PYTHONIOENCODING"] = "cp1252"
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr.decode("cp1252", errors="replace")
+    stdout = result.stdout.decode("cp1252")
+    assert "wrote" in stdout and "\\u51fa\\u529b" in stdout  # 出力, escaped
+    assert "Åse" in stdout  # what cp1252 has stays as it is
+    assert (out / "assignment1.pdf").read_bytes().startswith(b"%PDF-")
+    assert "Traceback" not in result.stderr.decode("cp1252", errors="replace")
+
+
+def test_interrupted_before_the_swap_keeps_the_previous_set(project, tmp_path, monkeypatch,
+                                                            capsys):
+    """A stop signal anywhere before the swap (here: while rendering) ends with one line
+    saying the folder keeps its previous report, and leaves no staging folder."""
+    out = tmp_path / "out"
+    before = previous_build(project, out, monkeypatch)
+
+    def interrupted(nb, title, work, web=True):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the build")
+
+    monkeypatch.setattr(build_report, "render", interrupted)
+    capsys.readouterr()
+    assert run(project, out) == 128 + signal.SIGTERM
+    line = one_line(capsys.readouterr().err)
+    assert line == f"report: interrupted; {out} keeps the previous report, unchanged"
+    assert snapshot(out) == before
+    assert not list(out.glob(".staging-*"))
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handlers are put back
+
+
+def test_a_read_only_checkout_gets_one_line_naming_build(project, tmp_path, monkeypatch,
+                                                         no_render, capsys):
+    """--out elsewhere does not help: the lock and the cache live in the checkout's build/."""
+    real = os.open
+
+    def read_only(path, *args, **kwargs):
+        if Path(path) == project.lock:
+            raise os_error(errno.EROFS, str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(output_folder.os, "open", read_only)
+    assert run(project, tmp_path / "out") == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith(f"{project.build} cannot be written (a read-only file system)")
+    assert "make the checkout writable" in line
