@@ -66,7 +66,7 @@ class BinaryModel:
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X: (N, 785) images -> (N, 1) probabilities y_hat = sigmoid(X w) of class 1."""
-        check_images(X, self.w)
+        check_images(X, self.w, columns=1)
         with np.errstate(under="ignore"):
             return sigmoid(X @ self.w)
 
@@ -76,7 +76,7 @@ class BinaryModel:
         Args:
             X: (N, 785) images; outputs: (N, 1) from ``forward``; targets: (N, 1) in {0, 1}.
         """
-        check_images(X, self.w, outputs)
+        check_images(X, self.w, outputs, columns=1)
         check_binary_targets(targets, outputs)
         with np.errstate(under="ignore"):
             self.grad = -X.T @ (targets - outputs) / X.shape[0]
@@ -124,6 +124,8 @@ def gradient_approximation_test(model: BinaryModel, X: np.ndarray, Y: np.ndarray
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-z)) for any z without overflow, in z's float dtype (float64 for ints)."""
     z = np.asarray(z)
+    if z.dtype.kind not in "biuf":
+        raise TypeError(f"z must be an array of real numbers, got dtype {z.dtype}")
     z = z if z.dtype.kind == "f" else z.astype(np.float64)
     with np.errstate(under="ignore"):
         e = np.exp(-np.abs(z))  # in (0, 1]: exp never overflows
@@ -140,8 +142,7 @@ def clip_probabilities(p: np.ndarray) -> np.ndarray:
 
 
 class GradientCheck(NamedTuple):
-    """A gradient check's outcome: max |analytic - numeric| (the course's criterion, within
-    epsilon^2) and ||analytic - numeric|| / (||analytic|| + ||numeric||) over all weights."""
+    """max |analytic - numeric| and ||analytic - numeric|| / (||analytic|| + ||numeric||)."""
 
     max_abs_error: float
     rel_error: float
@@ -209,13 +210,15 @@ def _check_raw_images(X: Any) -> None:
                              f"the raw images with values in [0, 255]")
 
 
-def check_images(X: Any, w: Any, outputs: Any = None) -> None:
-    """Raise unless X is (N, D) numbers for weights w (D, K), and outputs (if given) (N, K)."""
+def check_images(X: Any, w: Any, outputs: Any = None, columns: int | None = None) -> None:
+    """Raise unless w is (785, K) floats (K = ``columns`` if given), X (N, 785) numbers and
+    outputs (if given) (N, K)."""
     _as_array(X, "X")
-    if not isinstance(w, np.ndarray) or w.ndim != 2 or w.dtype.kind != "f":
+    if not isinstance(w, np.ndarray) or w.ndim != 2 or w.dtype.kind != "f" or \
+            w.shape[0] != NUM_PIXELS + 1 or w.shape[1] != (columns or w.shape[1]):
         got = f"{w.dtype} {w.shape}" if isinstance(w, np.ndarray) else type(w).__name__
-        raise ValueError(f"model.w must be a 2-D float array (785, K), got {got}; reset it "
-                         f"with np.zeros((785, K))")
+        raise ValueError(f"model.w must be a 2-D float array (785, {columns or 'K'}), got "
+                         f"{got}; reset it with np.zeros((785, {columns or 10}))")
     if X.ndim != 2 or X.shape[1] != w.shape[0]:
         raise ValueError(f"X must be (N, {w.shape[0]}) preprocessed images (bias column "
                          f"included, see pre_process_images), got shape {X.shape}")

@@ -151,8 +151,15 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
             raise ValueError("the sweep trains every model for num_epochs; for early stopping "
                              "train each model with SoftmaxTrainer")
         self.models = list(models)
+        self._check_weights()
         super().__init__(StackedSoftmaxModel(self.models), *args, early_stopping=False,
                          **kwargs)
+
+    def _check_weights(self) -> None:
+        for index, m in enumerate(self.models):  # checked again by train: w may be replaced
+            if np.shape(m.w) != (785, NUM_CLASSES):
+                raise ValueError(f"model {index}'s w has shape {np.shape(m.w)}, expected "
+                                 f"(785, {NUM_CLASSES}); reset it with np.zeros((785, 10))")
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> np.ndarray:
         """``SoftmaxTrainer.train_step`` for every model at once: (M,) batch losses."""
@@ -170,6 +177,7 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
         return tuple(np.array(r) for r in zip(*results))
 
     def train(self, num_epochs: int) -> list[tuple[History, History]]:  # type: ignore[override]
+        self._check_weights()
         self.model.w = np.concatenate([m.w for m in self.models], axis=1)
         train_history, val_history = super().train(num_epochs)
         for model, w in zip(self.models, self.model.split(self.model.w)):

@@ -14,7 +14,7 @@ exponentiating (so exp never overflows), and the input checks.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -130,6 +130,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
     kept; integers give float64.
     """
     z = np.asarray(z)
+    if z.dtype.kind not in "biuf":
+        raise TypeError(f"z must be an array of real numbers, got dtype {z.dtype}")
     z = z if z.dtype.kind == "f" else z.astype(np.float64)
     if z.ndim == 0 or z.shape[-1] == 0:
         raise ValueError(f"softmax: z must be (..., K) logits with K >= 1, got shape {z.shape}")
@@ -174,9 +176,7 @@ def check_l2_reg_lambda(value: Any) -> float:
 
 def _check_labels(Y: Any, num_classes: Any) -> np.ndarray:
     """Y as (N,) intp labels in [0, num_classes)."""
-    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, Integral) \
-            or num_classes < 1:
-        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    utils.check_count(num_classes, "num_classes", 1)
     Y = np.asarray(Y)
     if Y.ndim == 2 and Y.shape[1] == 1:
         Y = Y[:, 0]

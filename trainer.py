@@ -220,6 +220,8 @@ class BaseTrainer:
                 if self.global_step % num_steps_per_val == 0:
                     val_loss, accuracy_train, accuracy_val = self._finite(
                         "the validation loss", self._validate)
+                    if self._best_w is not None and not np.isfinite(self.model.w).all():
+                        raise self._diverged("a weight")
                     train_history["accuracy"][self.global_step] = accuracy_train
                     val_history["loss"][self.global_step] = val_loss
                     val_history["accuracy"][self.global_step] = accuracy_val
@@ -254,7 +256,8 @@ class BaseTrainer:
                 raise self._diverged("a weight") from exc
             raise
         if not np.isfinite(np.asarray(result, dtype=float)).all():
-            raise self._diverged(what)
+            shown = ", ".join(f"{v:g}" for v in np.ravel(np.asarray(result, dtype=float)))
+            raise self._diverged(f"{what} ({shown})")
         return result
 
     def _diverged(self, what: str) -> TrainingDiverged:

