@@ -88,10 +88,9 @@ def test_notebook_runs_end_to_end(executed_notebook):
     assert metrics["quick"] is True
     task2 = metrics["task2"]
     assert task2["early_stop_epoch"] == 33  # not affected by the reduced run
-    # the shuffled early-stop epochs of seeds 0-9, as measured when the study was written
-    assert task2["early_stop_epochs_shuffled"] == [11, 26, 26, 25, 22, 31, 26, 19, 23, 18]
-    correlation = task2["gradient_norm_correlation"]
-    assert correlation["plain"] > 0.9 and abs(correlation["shuffled"]) < 0.3
+    drops = task2["accuracy_drops"]  # task 2e's answer: shuffling gives fewer spikes
+    assert drops["plain"] > drops["shuffled"]
+    assert all(0 <= d <= 1e-6 for d in task2["gradient_check_largest"])
     assert metrics["task3"]["epochs"] == 3
     for key in ("val_accuracy", "l2_norm", "l2_norm_squared"):
         assert set(metrics["task4"][key]) == {"2.0", "0.2", "0.02", "0.002"}
@@ -143,7 +142,7 @@ def test_cells_rerun_in_any_order_show_the_same_text_and_figures(executed_notebo
 
 
 @pytest.mark.slow
-def test_the_required_part_fits_nine_pages_and_the_appendix_two(executed_notebook, tmp_path):
+def test_tasks_1a_to_4e_fit_seven_pages(executed_notebook, tmp_path):
     from test_report_build import pdf_text
 
     pdf = tmp_path / "report.pdf"
@@ -151,10 +150,8 @@ def test_the_required_part_fits_nine_pages_and_the_appendix_two(executed_noteboo
     from pypdf import PdfReader
 
     pages = [page.extract_text() for page in PdfReader(str(pdf)).pages]
-    appendix = next(i for i, text in enumerate(pages) if "Appendix: beyond the assignment" in text)
-    assert "Task 4e" in "".join(pages[:appendix + 1])
-    assert appendix <= 9, f"tasks 1a-4e take {appendix} pages (at most 9)"
-    assert len(pages) - appendix <= 2, f"the appendix takes {len(pages) - appendix} pages"
+    assert len(pages) <= 7, f"the report takes {len(pages)} pages (at most 7)"
+    assert "Task 4e" in pages[-1]
     assert pdf_text(pdf)[0].count("Task 4c: validation accuracy") >= 1
 
 
