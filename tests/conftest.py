@@ -94,6 +94,16 @@ def executed_notebook(tmp_path_factory):
     return build_report.execute(products, quick=True, timeout=600), products
 
 
+@pytest.fixture(scope="session")
+def report_pdf(executed_notebook, tmp_path_factory):
+    """The report PDF of the session's executed notebook, built once: its path."""
+    import build_report  # on sys.path since executed_notebook
+
+    pdf = tmp_path_factory.mktemp("report") / "assignment1.pdf"
+    pdf.write_bytes(build_report.pdf_bytes(executed_notebook[0], build_report.title_page()))
+    return pdf
+
+
 @pytest.fixture
 def rng():
     import numpy as np
