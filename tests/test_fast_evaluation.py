@@ -87,7 +87,7 @@ def test_the_report_settings_print_the_course_numbers_task2(data_2):
 def test_the_report_settings_print_the_course_numbers_task3(data_3):
     fast = task3.train_sweep(data_3, (0.0, 2.0), 2, fast=True)
     course = task3.train_sweep(data_3, (0.0, 2.0), 2, fast=False)
-    for a, b in zip(fast, course):
+    for a, b in zip(fast, course, strict=True):
         for key in ("train_loss", "val_loss"):
             assert f"{a.metrics[key]:.4f}" == f"{b.metrics[key]:.4f}"
         for key in ("train_accuracy", "val_accuracy"):
@@ -102,7 +102,7 @@ def test_the_sweep_trains_each_model_as_it_would_train_alone(data_3, fast_valida
     models = [task3a.SoftmaxModel(lam) for lam in lambdas]
     histories = task3.SoftmaxSweepTrainer(models, 0.01, 128, True, *small,
                                           fast_validation=fast_validation).train(2)
-    for lam, model, (train_h, val_h) in zip(lambdas, models, histories):
+    for lam, model, (train_h, val_h) in zip(lambdas, models, histories, strict=True):
         alone = task3a.SoftmaxModel(lam)
         alone_train, alone_val = task3.SoftmaxTrainer(
             alone, 0.01, 128, True, *small, early_stopping=False,
