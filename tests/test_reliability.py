@@ -283,7 +283,7 @@ def test_the_source_zip_carries_the_data_and_loads_offline(tmp_path):
             "print(X.shape, Yt.shape)")
     loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "unzipped",
                             capture_output=True, text=True, timeout=120,
-                            env={"PATH": "", "MNIST_CACHE_DIR": str(tmp_path / "cache")})
+                            env={"PATH": ""})
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "(60000, 784) (10000,)"
 
