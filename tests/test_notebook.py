@@ -99,7 +99,10 @@ def test_notebook_runs_end_to_end(executed_notebook):
     small = {name: pt for name, pt in metrics["figures_smallest_font_pt"].items() if pt < 8}
     assert not small, f"text below 8 pt in the printed figures: {small}"
     figures = sorted(p.name for p in (products / "figures").glob("*.png"))
-    assert len(figures) >= 10 and "task4b_weights.png" in figures
+    assert figures == sorted(["task2b_binary_loss.png", "task2c_binary_accuracy.png",
+                              "task2e_shuffle_accuracy.png", "task3b_softmax_loss.png",
+                              "task3c_softmax_accuracy.png", "task4b_weights.png",
+                              "task4c_l2_val_accuracy.png", "task4e_l2_norm.png"])
 
 
 def cell_texts(cell) -> list[str]:
@@ -142,7 +145,9 @@ def test_cells_rerun_in_any_order_show_the_same_text_and_figures(executed_notebo
 
 
 @pytest.mark.slow
-def test_tasks_1a_to_4e_fit_seven_pages(executed_notebook, tmp_path):
+def test_the_report_fits_nine_pages(executed_notebook, tmp_path):
+    """The issue's bound for the whole PDF (a full build takes 7; this reduced run's curves
+    and sentences differ)."""
     from test_report_build import pdf_text
 
     pdf = tmp_path / "report.pdf"
@@ -150,7 +155,7 @@ def test_tasks_1a_to_4e_fit_seven_pages(executed_notebook, tmp_path):
     from pypdf import PdfReader
 
     pages = [page.extract_text() for page in PdfReader(str(pdf)).pages]
-    assert len(pages) <= 7, f"the report takes {len(pages)} pages (at most 7)"
+    assert len(pages) <= 9, f"the report takes {len(pages)} pages (at most 9)"
     assert "Task 4e" in pages[-1]
     assert pdf_text(pdf)[0].count("Task 4c: validation accuracy") >= 1
 
