@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def test_every_figure_stands_under_its_own_task(report_pdf):
 def compile_body(body: str, tmp_path: Path) -> Path:
     """A PDF from Typst markup under the report's page design (no notebook, no pandoc)."""
     pdf = tmp_path / "layout.pdf"
-    pdf.write_bytes(build_report.compile_pdf(body, {}, build_report.TitlePage(
+    work = Path(tempfile.mkdtemp(dir=tmp_path))
+    pdf.write_bytes(build_report.compile_pdf(work, body, {}, build_report.TitlePage(
         "Group 1", ["A. Student"], placeholder=False)))
     return pdf
 
