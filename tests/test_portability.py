@@ -25,8 +25,7 @@ POSIX_ONLY = {"os.fork", "os.setsid", "os.killpg", "os.getuid", "os.getpgid", "o
               "os.tcgetpgrp", "os.kill", "signal.SIGKILL", "signal.SIGHUP", "signal.SIGALRM",
               "resource", "fcntl", "termios", "pwd", "grp"}
 GUARDED = {
-    ("mnist.py", "os.kill"),  # _process_exists: the Windows branch uses OpenProcess
-    ("cli.py", "os.kill"),  # process_alive: the same
+    ("cli.py", "os.kill"),  # process_alive: the Windows branch uses OpenProcess
     ("cli.py", "fcntl"),  # _try_lock: the Windows branch uses msvcrt
     ("tasks.py", "os.tcgetpgrp"),  # in_terminal_foreground: only where passes_on is not nt
     ("tasks.py", "os.getpgrp"),
@@ -35,7 +34,6 @@ GUARDED = {
     # is meant (it terminates the kernel)
     ("build_report.py", "os.kill"), ("build_report.py", "os.killpg"),
     ("build_report.py", "signal.SIGKILL"),
-    ("output_folder.py", "os.kill"),  # process_exists: the Windows branch uses OpenProcess
     ("output_folder.py", "fcntl"),  # the build lock: msvcrt.locking on Windows
 }
 

@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cli import process_alive
+
 RECORD = "assignment1.json"
 BUILDER = "assignment1 tools/build_report.py"
 RECORD_FORMAT = 2
@@ -35,25 +37,6 @@ STAGING_PREFIX = ".staging-"
 
 class FolderError(Exception):
     """A refusal with a message for the user (one line)."""
-
-
-def process_exists(pid: int) -> bool:
-    """Whether a process with this id runs (True when that cannot be told)."""
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        import ctypes
-
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # query-limited
-        if not handle:
-            return ctypes.GetLastError() != 87  # ERROR_INVALID_PARAMETER: no such process
-        ctypes.windll.kernel32.CloseHandle(handle)
-        return True
-    try:
-        os.kill(pid, 0)  # signal 0: a check, nothing is sent
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # alive, but not ours to signal
-    return True
 
 
 # --- One build at a time ------------------------------------------------------------------
@@ -309,7 +292,7 @@ def recover(out_dir: Path) -> list[str]:
         if folder.is_symlink() or not folder.is_dir() or not match:
             continue
         pid = int(match.group(1))
-        if pid != os.getpid() and process_exists(pid):
+        if pid != os.getpid() and process_alive(pid):
             continue  # a build of another checkout writing here right now
         journal = folder / JOURNAL
         if journal.is_file():
