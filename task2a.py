@@ -79,7 +79,7 @@ class BinaryModel:
         check_images(X, self.w, outputs, columns=1)
         check_binary_targets(targets, outputs)
         with np.errstate(under="ignore"):
-            self.grad = -X.T @ (targets - outputs) / X.shape[0]
+            self.grad = -(X.T @ (targets - outputs)) / X.shape[0]
         assert self.grad.shape == self.w.shape, \
             f"Grad shape: {self.grad.shape}, w: {self.w.shape}"
 

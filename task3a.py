@@ -79,7 +79,7 @@ class SoftmaxModel:
         check_images(X, self.w, outputs)
         check_one_hot_targets(targets, outputs, self.num_outputs)
         with np.errstate(under="ignore"):
-            self.grad = -X.T @ (targets - outputs) / X.shape[0] + self.l2_reg_lambda * self.w
+            self.grad = -(X.T @ (targets - outputs)) / X.shape[0] + self.l2_reg_lambda * self.w
         assert self.grad.shape == self.w.shape, \
             f"Grad shape: {self.grad.shape}, w: {self.w.shape}"
 
@@ -157,7 +157,8 @@ def check_one_hot_targets(targets: Any, outputs: Any, num_classes: int | None = 
     check_outputs(targets, outputs, None)
     k = num_classes if num_classes and targets.shape[1] % num_classes == 0 else targets.shape[1]
     blocks = targets.reshape(targets.shape[0], -1, k)
-    if not (((blocks == 0) | (blocks == 1)).all() and (blocks.sum(axis=-1) == 1).all()):
+    # each block sums to 1 with one nonzero entry: that entry is 1, the others are 0
+    if not (np.count_nonzero(blocks) == blocks.size // k and (blocks.sum(axis=-1) == 1).all()):
         one_hot = (((blocks == 0) | (blocks == 1)).all(-1) & (blocks.sum(-1) == 1)).all(-1)
         row = int(np.flatnonzero(~one_hot)[0])
         raise ValueError(f"targets must be one-hot rows (a single 1, the rest 0), row {row} is "
