@@ -37,7 +37,7 @@ def pre_process_images(X: np.ndarray) -> np.ndarray:
         (N, 785) float64: 2 X / 255 - 1, then a column of ones.
     """
     _check_raw_images(X)
-    X = X.astype(np.float64) * (2 / 255) - 1
+    X = np.multiply(X, 2 / 255, dtype=np.float64) - 1
     return np.hstack([X, np.ones((X.shape[0], 1))])
 
 
