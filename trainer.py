@@ -73,8 +73,10 @@ class FastEvaluation:
         self.varying, self.constant = np.flatnonzero(varying), np.flatnonzero(~varying)
         self.constant_values = first[self.constant].astype(np.float64)
         self.S = np.empty((len(self.varying) + 1, len(X_train) + len(X_val)), dtype=dtype)
-        self.S[:-1, :self.n_train] = X_train[:, self.varying].T
-        self.S[:-1, self.n_train:] = X_val[:, self.varying].T
+        for start, X in ((0, X_train), (self.n_train, X_val)):
+            for i in range(0, len(X), 1024):  # in blocks of images: each transpose stays in cache
+                block = X[i:i + 1024, self.varying]
+                self.S[:-1, start + i:start + i + len(block)] = block.T
         self.S[-1] = 1
         Y = np.concatenate([Y_train, Y_val])
         self.labels = Y[:, 0] if self.classes == 1 else Y.argmax(axis=1)
