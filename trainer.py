@@ -58,9 +58,8 @@ class FastEvaluation:
     A check is one product Z = W^T S, logits with the examples along the long axis, and each
     number comes from the logits without probabilities: the loss as softplus(z) - y z, or
     log-sum-exp(z) - z_y, in the logits' dtype and averaged in float64; a prediction as z >= 0
-    (that is, y_hat >= 0.5), or the first largest logit (softmax is monotone). Only linear
-    models can use it: anything else is validated by its own ``validation_step``
-    (``fast_validation=False``).
+    (that is, y_hat >= 0.5), or the first largest logit (softmax is monotone). Only for linear
+    models: others are validated by their own ``validation_step`` (fast_validation=False).
     """
 
     def __init__(self, X_train: np.ndarray, Y_train: np.ndarray, X_val: np.ndarray,
@@ -75,8 +74,7 @@ class FastEvaluation:
         self.S = np.empty((len(self.varying) + 1, len(X_train) + len(X_val)), dtype=dtype)
         for start, X in ((0, X_train), (self.n_train, X_val)):
             for i in range(0, len(X), 1024):  # in blocks of images: each transpose stays in cache
-                block = X[i:i + 1024, self.varying]
-                self.S[:-1, start + i:start + i + len(block)] = block.T
+                self.S[:-1, start + i:start + min(i + 1024, len(X))] = X[i:i + 1024, self.varying].T
         self.S[-1] = 1
         Y = np.concatenate([Y_train, Y_val])
         self.labels = Y[:, 0] if self.classes == 1 else Y.argmax(axis=1)
