@@ -137,7 +137,7 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
     The models train as one ``StackedSoftmaxModel`` with ``SoftmaxTrainer.train_step``'s four
     lines, which give one batch loss per model: each model takes exactly the steps it would take
     alone with the same seed. ``train`` returns one ``(train_history, val_history)`` per model,
-    in order, and writes each model's final weights into its ``w``.
+    in order, and writes each model's final weights into its ``w``; lambda is cast to ``dtype`` too.
     """
 
     def __init__(self, models: list[SoftmaxModel], *args: Any, **kwargs: Any) -> None:
@@ -152,8 +152,7 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
                              "train each model with SoftmaxTrainer")
         self.models = list(models)
         self._check_weights()
-        super().__init__(StackedSoftmaxModel(self.models), *args, early_stopping=False,
-                         **kwargs)
+        super().__init__(StackedSoftmaxModel(self.models), *args, early_stopping=False, **kwargs)
 
     def _check_weights(self) -> None:
         for index, m in enumerate(self.models):  # checked again by train: w may be replaced
@@ -179,6 +178,7 @@ class SoftmaxSweepTrainer(SoftmaxTrainer):
     def train(self, num_epochs: int) -> list[tuple[History, History]]:  # type: ignore[override]
         self._check_weights()
         self.model.w = np.concatenate([m.w for m in self.models], axis=1)
+        self.model.l2_reg_lambda = self.model.l2_reg_lambda.astype(self.dtype or np.float64)
         train_history, val_history = super().train(num_epochs)
         for model, w in zip(self.models, self.model.split(self.model.w)):
             model.w[...] = w
