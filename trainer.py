@@ -58,16 +58,15 @@ class FastEvaluation:
     A check is one product Z = W^T S, logits with the examples along the long axis, and each
     number comes from the logits without probabilities: the loss as softplus(z) - y z, or
     log-sum-exp(z) - z_y, in the logits' dtype and averaged in float64; a prediction as z >= 0
-    (that is, y_hat >= 0.5), or the first largest logit (softmax is monotone). Only for linear
+    (that is, y_hat >= 0.5), or the first largest logit (softmax is monotone; it is the true
+    logit, unless logits tie for the top, as at w = 0, where argmax decides). Only for linear
     models: others are validated by their own ``validation_step`` (fast_validation=False).
     """
 
     def __init__(self, X_train: np.ndarray, Y_train: np.ndarray, X_val: np.ndarray,
                  Y_val: np.ndarray, dtype: Any) -> None:
         self.n_train, self.classes = len(X_train), Y_train.shape[1]
-        # features equal in every image (the bias, background pixels) add the same number to
-        # every logit: their share rides on one row of ones instead of a row each
-        first = X_train[0]
+        first = X_train[0]  # features equal in every image (the bias, background): see above
         varying = (X_train != first).any(axis=0) | (X_val != first).any(axis=0)
         self.varying, self.constant = np.flatnonzero(varying), np.flatnonzero(~varying)
         self.constant_values = first[self.constant].astype(np.float64)
@@ -93,8 +92,9 @@ class FastEvaluation:
                 top = Z.max(axis=1)
                 true = np.take_along_axis(Z, self.labels[None, None, :], axis=1)[:, 0]
                 losses = np.log(np.exp(Z - top[:, None]).sum(axis=1)) - (true - top)
-                # the first largest logit, as argmax (NumPy's argmax across axis 1 is slower)
-                correct = (Z == top[:, None]).argmax(axis=1) == self.labels
+                correct = true == top  # the first largest logit is the label's, unless tied:
+                tied = np.flatnonzero((np.count_nonzero(Z == top[:, None], axis=1) > 1).any(0))
+                correct[:, tied] = Z[:, :, tied].argmax(axis=1) == self.labels[tied]
         n = self.n_train
         return (losses[:, n:].mean(axis=1, dtype=np.float64),
                 correct[:, :n].mean(axis=1), correct[:, n:].mean(axis=1))
