@@ -185,6 +185,8 @@ def chromium(tmp: Path) -> Iterator[Browser]:
             def collect(download) -> None:
                 found.downloads.append(download)
 
+            for stale in SCREENSHOTS.glob("jupyterlab-failed-*.png"):
+                stale.unlink()
             context.route("**/*", loopback_only)
             context.on("page", lambda page: page.on("download", collect))
             try:
@@ -281,25 +283,30 @@ def test_run_all_then_export_from_the_menu_gives_the_report(tmp_path):
         menu_item(page, "Run All Cells").click()
         expected = len(code_cells(json.loads((project / "assignment1.ipynb").read_text(
             encoding="utf-8"))))
+        stderr = page.locator(".jp-OutputArea-output[data-mime-type="
+                              "'application/vnd.jupyter.stderr']")
+        idle = page.locator("#jp-main-statusbar", has_text=re.compile(r"Python 3.*\| Idle"))
         deadline = time.monotonic() + RUN_TIMEOUT
-        prompts: list[str] = []
         while True:  # every prompt numbered, none waiting ([*]) or unrun ([ ])
             prompts = [" ".join(p.split()) for p in page.locator(
                 ".jp-CodeCell .jp-InputArea-prompt").all_text_contents()]
             ran = [p for p in prompts if re.fullmatch(r"\[\d+\]:", p)]
             if len(ran) >= expected and len(ran) == len(prompts):
                 break
+            if stderr.count() and "[*]:" not in prompts and idle.count():
+                break  # a cell failed: Run All stops there and the rest stay unrun
             assert time.monotonic() < deadline, (f"Run All had not finished after "
                                                  f"{RUN_TIMEOUT} s: prompts {prompts}")
             page.wait_for_timeout(1000)
-        expect(page.locator("#jp-main-statusbar")).to_contain_text(
-            re.compile(r"Python 3.*\| Idle"), timeout=120_000)
-        errors = page.locator(".jp-OutputArea-output[data-mime-type="
-                              "'application/vnd.jupyter.stderr']").all_inner_texts()
+        expect(idle).to_have_count(1, timeout=120_000)
+        errors = [" ".join(e.split()) for e in stderr.all_text_contents()]
+        if errors:  # the screenshot shows the first
+            stderr.first.evaluate("output => output.scrollIntoView({block: 'center'})")
         page.screenshot(path=str(SCREENSHOTS / "jupyterlab-run-all.png"))
+        assert not errors, f"cells wrote to stderr or failed: {[e[-300:] for e in errors]}; " \
+                           f"prompts {prompts}"
         pdf = export_pdf(page, browser, lab, tmp_path, SCREENSHOTS / "jupyterlab-export-menu.png")
         assert not browser.blocked, f"the page asked for other hosts: {browser.blocked}"
-    assert not errors, f"cells wrote to stderr or failed: {[e[:300] for e in errors]}"
     # The export saved the notebook first (JupyterLab does, when it has changed): what ran.
     saved = json.loads((project / "assignment1.ipynb").read_text(encoding="utf-8"))
     cells = code_cells(saved)
