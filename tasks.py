@@ -264,7 +264,7 @@ def ensure_venv() -> Path:
         else:
             print(f"updating {VENV} to requirements.lock", flush=True)
         pip_install(python, "-r", ROOT / "requirements.lock")
-        # the project itself, so that Jupyter lists the report_pdf export format
+        # the project itself, so that Jupyter lists the Report_PDF export format
         pip_install(python, "--no-deps", "--no-build-isolation", "-e", ROOT)
         partial = stamp.with_name(stamp.name + ".part")
         partial.write_text(wanted, encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The report as a Jupyter export format (report_pdf): the CLI and a real Jupyter server."""
+"""The report as a Jupyter export format (Report_PDF): the CLI and a real Jupyter server."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from test_notebook import HEADINGS
 from test_report_build import pdf_text
 
 pytestmark = pytest.mark.slow
+#: The exporter's entry-point name (pyproject.toml): `--to` and JupyterLab's menu label.
+FORMAT = "Report_PDF"
 TITLE_ENV = {"ASSIGNMENT1_GROUP": "42", "ASSIGNMENT1_AUTHORS": "Ada Lovelace; Alan Turing"}
 
 
@@ -48,7 +50,7 @@ def assert_is_the_report(pdf: bytes, where: Path) -> None:
 def test_the_cli_export_is_the_make_report_pdf(executed, tmp_path, monkeypatch):
     env = {**os.environ, **TITLE_ENV}
     result = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to",
-                             "report_pdf", str(executed), "--output-dir", str(tmp_path)],
+                             FORMAT, str(executed), "--output-dir", str(tmp_path)],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     exported = (tmp_path / "assignment1.pdf").read_bytes()
@@ -70,7 +72,7 @@ def project_entries() -> set[str]:
 
 def nbconvert(notebook: Path, where: Path, env: dict, *options: str) -> subprocess.Popen:
     return subprocess.Popen([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to",
-                             "report_pdf", str(notebook), "--output-dir", str(where / "out"),
+                             FORMAT, str(notebook), "--output-dir", str(where / "out"),
                              *options], cwd=where, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
@@ -128,7 +130,7 @@ def test_ctrl_c_during_the_cli_export_is_one_line_and_stops_the_kernel(tmp_path)
     os.killpg(child.pid, signal.SIGINT)
     _, stderr = child.communicate(timeout=120)
     assert child.returncode == 130
-    assert stderr.strip().splitlines()[-1].startswith("report_pdf: interrupted; no PDF was "
+    assert stderr.strip().splitlines()[-1].startswith("Report_PDF: interrupted; no PDF was "
                                                       "written"), stderr
     assert "Traceback" not in stderr
     deadline = time.monotonic() + 15
@@ -145,7 +147,7 @@ def free_port() -> int:
 
 def test_a_jupyter_server_lists_and_serves_the_export(executed, tmp_path):
     """What JupyterLab's File > Save and Export Notebook As menu uses: /api/nbconvert lists the
-    format, and /nbconvert/report_pdf/<notebook> returns the PDF."""
+    format, and /nbconvert/Report_PDF/<notebook> returns the PDF."""
     port, token = free_port(), "assignment1-test-token"
     env = {**os.environ, **TITLE_ENV, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
@@ -175,8 +177,8 @@ def test_a_jupyter_server_lists_and_serves_the_export(executed, tmp_path):
                         from exc
                 time.sleep(0.2)
         formats = json.loads(get("/api/nbconvert"))
-        assert formats["report_pdf"]["output_mimetype"] == "application/pdf"
-        pdf = get("/nbconvert/report_pdf/assignment1.ipynb?download=true")
+        assert formats[FORMAT]["output_mimetype"] == "application/pdf"
+        pdf = get(f"/nbconvert/{FORMAT}/assignment1.ipynb?download=true")
         assert_is_the_report(pdf, tmp_path / "served.pdf")
     finally:
         server.terminate()

@@ -64,6 +64,30 @@ def test_every_task_has_a_heading(notebook):
         assert any(re.search(rf"\b{task}\b", h) for h in headings), f"no heading for {task}"
 
 
+def jupyterlab_label() -> str:
+    """The exporter's entry in JupyterLab's File > Save and Export Notebook As: its entry-point
+    name with the first letter capitalised (JupyterLab's notebook-extension labels only its
+    built-in formats itself)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    (name,) = pyproject["project"]["entry-points"]["nbconvert.exporters"]
+    return name[0].upper() + name[1:]
+
+
+def test_the_notebook_tells_how_to_export_it_and_that_an_unrun_one_runs_first(notebook):
+    """The student's note (the first cell, kept out of the report) names the menu entry as
+    JupyterLab shows it, and says that an export of a notebook that has not run runs it."""
+    first = notebook["cells"][0]
+    assert "remove-cell" in first["metadata"].get("tags", [])
+    note = " ".join(first["source"].split())
+    assert f"File → Save and Export Notebook As → {jupyterlab_label()}" in note, note
+    assert "has not been run is run first" in note, note
+
+
 def test_notebook_does_not_reimplement_the_maths(notebook):
     """The maths lives in the modules: no exp/log or gradient formulas in the cells."""
     code = "\n".join(cell["source"] for cell in notebook["cells"] if cell["cell_type"] == "code")

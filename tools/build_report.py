@@ -962,7 +962,7 @@ def build(project: Project, out_dir: Path, notebook: Path, config: Path | None, 
 
 def export_pdf(nb: dict, *, quick: bool, fresh: bool = False, timeout: int = 1800,
                say: Callable[[str], None], project: Project = PROJECT) -> bytes:
-    """The report PDF of ``nb`` for the report_pdf exporter: a notebook that has not run is
+    """The report PDF of ``nb`` for the Report_PDF exporter: a notebook that has not run is
     executed as the build does (the same lock and cache); one that has is exported as it is."""
     title = title_page()  # a bad report.toml fails before anything runs
     nb = json.loads(json.dumps(nb))  # a plain copy of the NotebookNode

@@ -1,13 +1,19 @@
-"""The report as a Jupyter export format, registered as ``report_pdf``.
+"""The report as a Jupyter export format, registered as ``Report_PDF``.
 
-``jupyter nbconvert --to report_pdf assignment1.ipynb`` and JupyterLab's File > Save and Export
-Notebook As > Report_pdf give the PDF that `python tasks.py report` builds: the same Markdown,
+``jupyter nbconvert --to Report_PDF assignment1.ipynb`` and JupyterLab's File > Save and Export
+Notebook As > Report_PDF give the PDF that `python tasks.py report` builds: the same Markdown,
 pandoc and Typst pipeline and the same title page. A notebook that has not run yet (the
 committed one has no outputs) gets the outputs `python tasks.py report` would give it: the
 execution cache's when nothing that computes has changed, else from a run in a fresh kernel
 (in a worker process, with the build's lock); one that has run is exported as it is. It works
 from any working directory. ``--ReportPDFExporter.fresh=True`` runs the notebook even when the
 cache is current; ``ASSIGNMENT1_QUICK=1`` makes a reduced run.
+
+The name is JupyterLab's label: it shows an exporter's entry-point name with its first letter
+capitalised (only a few built-in formats have labels of their own; ``export_from_notebook`` is
+not read), and the server's download route /nbconvert/<format>/ accepts only letters, digits and
+``_``, so "Report (PDF)" cannot be the name. nbconvert finds an exporter by its exact name (or
+by the given name in lower case), so the command line spells it ``--to Report_PDF``.
 
 A failure is one line: on the command line it is printed and nbconvert exits (no traceback);
 in a Jupyter server it is the error the server reports.
@@ -35,7 +41,7 @@ class ReportExportError(Exception):
 class ReportPDFExporter(Exporter):
     """The assignment's report PDF (A4, title page, code hidden) from a notebook."""
 
-    export_from_notebook = "Report PDF"
+    export_from_notebook = "Report (PDF)"  # Notebook 6's menu
     output_mimetype = "application/pdf"
     fresh = Bool(False, help="Run the notebook even when its cached outputs are current.") \
         .tag(config=True)
@@ -55,7 +61,7 @@ class ReportPDFExporter(Exporter):
         except OSError as exc:
             self._fail(build_report.one_line_os_error(exc), 1)
         except KeyboardInterrupt:
-            self._fail("report_pdf: interrupted; no PDF was written (the notebook's kernel "
+            self._fail("Report_PDF: interrupted; no PDF was written (the notebook's kernel "
                        "was stopped)", 130)
         resources["output_extension"] = ".pdf"
         return pdf, resources
