@@ -26,7 +26,7 @@ POSIX_ONLY = {"os.fork", "os.setsid", "os.killpg", "os.getuid", "os.getpgid", "o
               "resource", "fcntl", "termios", "pwd", "grp"}
 GUARDED = {
     ("cli.py", "os.kill"),  # process_alive: the Windows branch uses OpenProcess
-    ("cli.py", "fcntl"),  # _try_lock: the Windows branch uses msvcrt
+    ("cli.py", "fcntl"),  # try_lock, unlock: the Windows branch uses msvcrt
     ("tasks.py", "os.tcgetpgrp"),  # in_terminal_foreground: only where passes_on is not nt
     ("tasks.py", "os.getpgrp"),
     ("bench_training.py", "resource"),  # imported in a try: ImportError on Windows
@@ -34,7 +34,6 @@ GUARDED = {
     # is meant (it terminates the kernel)
     ("build_report.py", "os.kill"), ("build_report.py", "os.killpg"),
     ("build_report.py", "signal.SIGKILL"),
-    ("output_folder.py", "fcntl"),  # the build lock: msvcrt.locking on Windows
 }
 
 

@@ -4,6 +4,7 @@ failed file operation, and locks between processes."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -79,7 +80,9 @@ def running_pid(lock: Path) -> int | None:
 _WINDOWS_LOCK_OFFSET = 1 << 20
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Take an exclusive lock on the open file ``fd`` without waiting; False if another
+    process holds it."""
     if os.name == "nt":
         import msvcrt
 
@@ -98,10 +101,26 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _pid_in(fd: int) -> int | None:
+def unlock(fd: int) -> None:
+    """Release ``try_lock``'s lock (closing the file releases it too, on Windows only
+    "eventually")."""
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def pid_in(fd: int) -> int | None:
+    """The process id on the first line of the lock file ``fd``, if one is written there."""
     os.lseek(fd, 0, os.SEEK_SET)
-    text = os.read(fd, 32).decode("ascii", "replace").strip()
-    return int(text) if text.isdigit() else None
+    first = os.read(fd, 64).split(b"\n", 1)[0].strip()
+    return int(first) if first.isdigit() else None
 
 
 @contextmanager
@@ -114,9 +133,9 @@ def held(lock: Path, waiting: Callable[[int | None], None]) -> Iterator[None]:
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         announced = False
-        while not _try_lock(fd):
+        while not try_lock(fd):
             if not announced:
-                waiting(_pid_in(fd))
+                waiting(pid_in(fd))
                 announced = True
             time.sleep(0.2)
         os.ftruncate(fd, 0)
@@ -125,10 +144,6 @@ def held(lock: Path, waiting: Callable[[int | None], None]) -> Iterator[None]:
         try:
             yield
         finally:
-            if os.name == "nt":  # Windows releases a lock at close only "eventually"
-                import msvcrt
-
-                os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-                msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+            unlock(fd)
     finally:
         os.close(fd)

@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cli import process_alive
+from cli import pid_in, process_alive, try_lock, unlock
 
 RECORD = "assignment1.json"
 BUILDER = "assignment1 tools/build_report.py"
@@ -59,8 +59,8 @@ class BuildLock:
                     raise FolderError(f"{self.path} is a symbolic link, not the build's lock "
                                       f"file: remove it, then build again") from exc
                 raise
-            if not _try_lock(fd):
-                holder = _read_pid(fd)
+            if not try_lock(fd):
+                holder = pid_in(fd)
                 os.close(fd)
                 who = f" (pid {holder})" if holder else ""
                 raise FolderError(f"another build is running here{who}: wait for it to finish "
@@ -71,7 +71,7 @@ class BuildLock:
                 same = False
             if same:
                 break
-            _unlock(fd)
+            unlock(fd)
             os.close(fd)
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)  # Windows: the lock moved the position past the pid
@@ -83,7 +83,7 @@ class BuildLock:
             return
         fd, self._fd = self._fd, None
         if os.name == "nt":  # Windows cannot remove an open file
-            _unlock(fd)
+            unlock(fd)
             os.close(fd)
             with contextlib.suppress(OSError):
                 self.path.unlink()
@@ -99,47 +99,6 @@ class BuildLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-_WINDOWS_LOCK_OFFSET = 1 << 20  # a byte past the pid, so that others can still read it
-
-
-def _try_lock(fd: int) -> bool:
-    if os.name == "nt":
-        import msvcrt
-
-        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
-
-
-def _unlock(fd: int) -> None:
-    if os.name == "nt":
-        import msvcrt
-
-        os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        with contextlib.suppress(OSError):
-            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(fd, fcntl.LOCK_UN)
-
-
-def _read_pid(fd: int) -> int | None:
-    os.lseek(fd, 0, os.SEEK_SET)
-    first = os.read(fd, 64).split(b"\n", 1)[0].strip()
-    return int(first) if first.isdigit() else None
 
 
 # --- What the last build wrote ------------------------------------------------------------
