@@ -46,11 +46,15 @@ def serve_directory(directory: Path):
         server.server_close()
 
 
-def closed_port_url() -> str:
-    """A loopback URL on which nothing listens (connection refused)."""
+def free_port() -> int:
+    """A loopback port nothing listens on (the system's choice, closed again)."""
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+        return s.getsockname()[1]
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens (connection refused)."""
+    return f"http://127.0.0.1:{free_port()}/"

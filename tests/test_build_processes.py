@@ -60,6 +60,16 @@ def pdf_text(path: Path) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(str(path)).pages)
 
 
+def build_edited(copy: Path, nb: dict, tmp_path: Path) -> tuple[Path, tuple[int, str, str]]:
+    """Build the copy's report from the edited notebook ``nb`` into tmp_path/out: (that
+    folder, (exit code, stdout, stderr))."""
+    edited = tmp_path / "edited.ipynb"
+    edited.write_text(json.dumps(nb), encoding="utf-8")
+    out_dir = tmp_path / "out"
+    return out_dir, finished(build(copy, "--notebook", str(edited), "--out", str(out_dir),
+                                   tmp=tmp_path / "tmp"))
+
+
 def test_an_unchanged_notebook_is_rebuilt_from_the_cache_with_the_same_pdf(copy, tmp_path):
     before = (copy / "build" / "assignment1.pdf").read_bytes()
     code, out, err = finished(build(copy, tmp=tmp_path / "tmp"))
@@ -74,11 +84,7 @@ def test_a_markdown_edit_is_a_hit_whose_pdf_shows_the_new_text(copy, tmp_path):
     markdown = next(c for c in nb["cells"] if c["cell_type"] == "markdown"
                     and "remove-cell" not in c["metadata"].get("tags", []))
     markdown["source"] = "".join(markdown["source"]) + "\n\nA sentence added in the edit 7301."
-    edited = tmp_path / "edited.ipynb"
-    edited.write_text(json.dumps(nb), encoding="utf-8")
-    out_dir = tmp_path / "out"
-    code, out, err = finished(build(copy, "--notebook", str(edited), "--out", str(out_dir),
-                                    tmp=tmp_path / "tmp"))
+    out_dir, (code, out, err) = build_edited(copy, nb, tmp_path)
     assert code == 0, err
     assert "notebook unchanged since the last run: reused its outputs" in out
     assert "A sentence added in the edit 7301." in pdf_text(out_dir / "assignment1.pdf")
@@ -90,11 +96,7 @@ def test_a_code_cell_edit_runs_the_notebook_again(copy, tmp_path):
     nb = json.loads((copy / "assignment1.ipynb").read_text(encoding="utf-8"))
     nb["cells"].append(code_cell("from IPython.display import Markdown, display\n"
                                  "display(Markdown('A result only the new code shows 5417.'))"))
-    edited = tmp_path / "edited.ipynb"
-    edited.write_text(json.dumps(nb), encoding="utf-8")
-    out_dir = tmp_path / "out"
-    code, out, err = finished(build(copy, "--notebook", str(edited), "--out", str(out_dir),
-                                    tmp=tmp_path / "tmp"))
+    out_dir, (code, out, err) = build_edited(copy, nb, tmp_path)
     assert code == 0, err
     assert "executing the notebook (the code cells changed since the cached run)" in out
     assert "A result only the new code shows 5417." in pdf_text(out_dir / "assignment1.pdf")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from helpers import free_port
 
 sys.path.insert(0, str(ROOT / "tools"))
 import build_report
@@ -137,12 +137,6 @@ def test_ctrl_c_during_the_cli_export_is_one_line_and_stops_the_kernel(tmp_path)
     while processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_mentioning(str(tmp_path)) == []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_jupyter_server_lists_and_serves_the_export(executed, tmp_path):

@@ -35,27 +35,27 @@ def draws(shape, rng):
     return [np.zeros(shape), rng.normal(0, 0.01, shape), rng.normal(0, 0.3, shape)]
 
 
+def assert_fast_equals_course(trainer, weights):
+    """For each w: FastEvaluation's loss within 1e-9 of validation_step's, accuracies equal."""
+    for w in weights:
+        trainer.model.w = w
+        course, fast = trainer.validation_step(), trainer._validate()
+        assert fast[0] == pytest.approx(course[0], rel=1e-9)
+        assert fast[1:] == course[1:]
+
+
 @pytest.mark.slow
 def test_fast_evaluation_equals_the_course_validation_step_binary(data_2):
     t = task2.LogisticTrainer(task2a.BinaryModel(), 0.05, 128, False, *data_2,
                               fast_validation=True)
-    for w in draws((785, 1), np.random.default_rng(0)):
-        t.model.w = w
-        course = t.validation_step()
-        fast = t._validate()
-        assert fast[0] == pytest.approx(course[0], rel=1e-9)
-        assert fast[1:] == course[1:]
+    assert_fast_equals_course(t, draws((785, 1), np.random.default_rng(0)))
 
 
 @pytest.mark.slow
 def test_fast_evaluation_equals_the_course_validation_step_softmax_and_sweep(data_3):
     t = task3.SoftmaxTrainer(task3a.SoftmaxModel(), 0.01, 128, True, *data_3,
                              fast_validation=True)
-    for w in draws((785, 10), np.random.default_rng(1)):
-        t.model.w = w
-        course, fast = t.validation_step(), t._validate()
-        assert fast[0] == pytest.approx(course[0], rel=1e-9)
-        assert fast[1:] == course[1:]
+    assert_fast_equals_course(t, draws((785, 10), np.random.default_rng(1)))
     models = [task3a.SoftmaxModel(lam) for lam in (0.0, 2.0, 0.02)]
     sweep = task3.SoftmaxSweepTrainer(models, 0.01, 128, True, *data_3, fast_validation=True)
     sweep.model.w = np.random.default_rng(2).normal(0, 0.05, (785, 30))

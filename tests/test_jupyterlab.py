@@ -38,7 +38,8 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import ROOT
 from fake_project import copy_project, processes_mentioning
-from test_exporter import TITLE_ENV, assert_is_the_report, free_port
+from helpers import free_port
+from test_exporter import TITLE_ENV, assert_is_the_report
 from test_notebook import jupyterlab_label
 from test_report_build import CHROMIUM
 
