@@ -159,7 +159,7 @@ def check_one_hot_targets(targets: Any, outputs: Any, num_classes: int | None = 
     blocks = targets.reshape(targets.shape[0], -1, k)
     # each block sums to 1 with one nonzero entry: that entry is 1, the others are 0
     if not (np.count_nonzero(blocks) == blocks.size // k and (blocks.sum(axis=-1) == 1).all()):
-        one_hot = (((blocks == 0) | (blocks == 1)).all(-1) & (blocks.sum(-1) == 1)).all(-1)
+        one_hot = (((blocks != 0).sum(-1) == 1) & (blocks.sum(-1) == 1)).all(-1)
         row = int(np.flatnonzero(~one_hot)[0])
         raise ValueError(f"targets must be one-hot rows (a single 1, the rest 0), row {row} is "
                          f"{targets[row].tolist()}; encode labels with one_hot_encode(Y, 10)")
