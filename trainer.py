@@ -53,44 +53,64 @@ class FastEvaluation:
         val_accuracy    calculate_accuracy(X_val, Y_val, model)
 
     where forward is sigmoid(X W) when K = 1 (task 2) and softmax(X W) otherwise (tasks 3-4).
-    How: both image sets are copied once, feature-major, into S (D', N_train + N_val), without the
-    features that are equal in every image (their share of each logit rides on a row of ones).
-    A check is one product Z = W^T S, logits with the examples along the long axis, and each
-    number comes from the logits without probabilities: the loss as softplus(z) - y z, or
-    log-sum-exp(z) - z_y, in the logits' dtype and averaged in float64; a prediction as z >= 0
-    (that is, y_hat >= 0.5), or the first largest logit (softmax is monotone; it is the true
-    logit, unless logits tie for the top, as at w = 0, where argmax decides). Only for linear
-    models: others are validated by their own ``validation_step`` (fast_validation=False).
+    How: both image sets are copied once, feature-major, into S (D', N_train + N_val), with
+    only the features that depart from their value in the first image (its background, the
+    bias) in more than ``RARE`` of the images; the others' share of each logit rides on a row
+    of ones, and their departures, in the few images that have any (put next to each other,
+    at the end of the training set and the start of the validation set), are a second, small
+    product. A check is these two products, logits Z = W^T S with the examples along the long
+    axis, and each number comes from the logits without probabilities: the loss as
+    softplus(z) - y z, or log-sum-exp(z) - z_y, in the logits' dtype and averaged in float64;
+    a prediction as z >= 0 (that is, y_hat >= 0.5), or the first largest logit (softmax is
+    monotone; it is the true logit, unless logits tie for the top, as at w = 0, where argmax
+    decides). Only for linear models: others are validated by their own ``validation_step``
+    (fast_validation=False).
     """
+
+    RARE = 0.01  # fraction of the images
 
     def __init__(self, X_train: np.ndarray, Y_train: np.ndarray, X_val: np.ndarray,
                  Y_val: np.ndarray, dtype: Any) -> None:
         self.n_train, self.classes = len(X_train), Y_train.shape[1]
-        first = X_train[0]  # features equal in every image (the bias, background): see above
-        varying = (X_train != first).any(axis=0) | (X_val != first).any(axis=0)
-        self.varying, self.constant = np.flatnonzero(varying), np.flatnonzero(~varying)
-        self.constant_values = first[self.constant].astype(np.float64)
-        self.S = np.empty((len(self.varying) + 1, len(X_train) + len(X_val)), dtype=dtype)
-        for start, X in ((0, X_train), (self.n_train, X_val)):
+        first = X_train[0]
+        differ = [X != first for X in (X_train, X_val)]  # (N, D) each
+        counts = differ[0].sum(0) + differ[1].sum(0)
+        dense = counts > self.RARE * (len(X_train) + len(X_val))
+        self.dense, self.rare = np.flatnonzero(dense), np.flatnonzero(~dense)
+        self.rare_values = first[self.rare].astype(np.float64)
+        self.departing = np.flatnonzero(~dense & (counts > 0))  # rare, but not constant
+        moved = [d[:, self.departing].any(axis=1) for d in differ]
+        orders = (np.concatenate([np.flatnonzero(~moved[0]), np.flatnonzero(moved[0])]),
+                  np.concatenate([np.flatnonzero(moved[1]), np.flatnonzero(~moved[1])]))
+        self.moved = slice(self.n_train - moved[0].sum(), self.n_train + moved[1].sum())
+        self.S = np.empty((len(self.dense) + 1, len(X_train) + len(X_val)), dtype=dtype)
+        for start, X, order in ((0, X_train, orders[0]), (self.n_train, X_val, orders[1])):
             for i in range(0, len(X), 1024):  # in blocks of images: each transpose stays in cache
-                self.S[:-1, start + i:start + min(i + 1024, len(X))] = X[i:i + 1024, self.varying].T
+                block = X[order[i:i + 1024]][:, self.dense].T
+                self.S[:-1, start + i:start + i + block.shape[1]] = block
         self.S[-1] = 1
-        Y = np.concatenate([Y_train, Y_val])
+        X_moved = np.concatenate([X_train[orders[0][self.moved.start:]],
+                                  X_val[orders[1][:self.moved.stop - self.n_train]]])
+        self.departures = (X_moved[:, self.departing] - first[self.departing]).T.astype(dtype)
+        Y = np.concatenate([Y_train[orders[0]], Y_val[orders[1]]])
         self.labels = Y[:, 0] if self.classes == 1 else Y.argmax(axis=1)
+        self.true = self.labels * len(Y) + np.arange(len(Y)) if self.classes > 1 else None
 
     def __call__(self, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         WT = np.empty((W.shape[1], self.S.shape[0]), dtype=self.S.dtype)
-        WT[:, :-1] = W[self.varying].T
-        WT[:, -1] = self.constant_values @ W[self.constant]
+        WT[:, :-1] = W[self.dense].T
+        WT[:, -1] = self.rare_values @ W[self.rare]
         with np.errstate(under="ignore"):
-            Z = (WT @ self.S).reshape(-1, self.classes, self.S.shape[1])  # (M, K, N) logits
+            Z = WT @ self.S
+            Z[:, self.moved] += W[self.departing].T @ self.departures
+            Z = Z.reshape(-1, self.classes, self.S.shape[1])  # (M, K, N) logits
             if self.classes == 1:
                 z, y = Z[:, 0], self.labels
                 losses = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) - y * z
                 correct = (z >= 0) == (y == 1)
             else:
                 top = Z.max(axis=1)
-                true = np.take_along_axis(Z, self.labels[None, None, :], axis=1)[:, 0]
+                true = Z.reshape(len(Z), -1).take(self.true, axis=1)  # z_y
                 losses = np.log(np.exp(Z - top[:, None]).sum(axis=1)) - (true - top)
                 correct = true == top  # the first largest logit is the label's, unless tied:
                 tied = np.flatnonzero((np.count_nonzero(Z == top[:, None], axis=1) > 1).any(0))
