@@ -115,8 +115,8 @@ class StackedSoftmaxModel(SoftmaxModel):
         super().backward(X, outputs, np.tile(targets, self.num_models))
 
     def split(self, a: np.ndarray) -> list[np.ndarray]:
-        """(N, 10 M) -> M arrays (N, 10), one per model."""
-        return np.split(a, self.num_models, axis=1)
+        """(N, 10 M) -> M arrays (N, 10), one per model, each contiguous (a copy)."""
+        return list(a.reshape(len(a), self.num_models, -1).swapaxes(0, 1).copy())
 
     def unstacked(self) -> list[SoftmaxModel]:
         """Each model on its own, as a ``SoftmaxModel`` holding a copy of its weights."""
