@@ -72,14 +72,9 @@ MIRRORS: tuple[str, ...] = (
 _PROJECT_DIR = Path(__file__).resolve().parent
 
 # IDX type byte -> big-endian NumPy dtype
-_IDX_DTYPES = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+_IDX_DTYPES = {code: np.dtype(name) for code, name in
+               ((0x08, ">u1"), (0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"),
+                (0x0E, ">f8"))}
 
 
 class MNISTError(Exception):
@@ -115,10 +110,8 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     if len(data) < 4:
         raise ValueError(f"{name}: not an IDX file: {len(data)} bytes, a header needs at least 4")
     if data[0] != 0 or data[1] != 0:
-        raise ValueError(
-            f"{name}: not an IDX file: magic number starts with bytes "
-            f"{data[0]:#04x} {data[1]:#04x}, expected 0x00 0x00"
-        )
+        raise ValueError(f"{name}: not an IDX file: magic number starts with bytes "
+                         f"{data[0]:#04x} {data[1]:#04x}, expected 0x00 0x00")
     type_code, ndim = data[2], data[3]
     if type_code not in _IDX_DTYPES:
         known = ", ".join(f"{c:#04x}" for c in _IDX_DTYPES)
@@ -127,20 +120,16 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         raise ValueError(f"{name}: IDX header declares 0 dimensions, expected at least 1")
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
-        raise ValueError(
-            f"{name}: truncated header: {ndim} dimensions need {header_len} header bytes, "
-            f"file has {len(data)}"
-        )
+        raise ValueError(f"{name}: truncated header: {ndim} dimensions need {header_len} "
+                         f"header bytes, file has {len(data)}")
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[type_code]
     expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     found = len(data) - header_len
     if found != expected:
         what = "truncated" if found < expected else "trailing bytes"
-        raise ValueError(
-            f"{name}: {what}: header declares shape {shape} of {dtype.name} "
-            f"({expected} data bytes), file has {found} data bytes"
-        )
+        raise ValueError(f"{name}: {what}: header declares shape {shape} of {dtype.name} "
+                         f"({expected} data bytes), file has {found} data bytes")
     array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
     return array.astype(dtype.newbyteorder("="), copy=True)
 
@@ -151,26 +140,23 @@ def _decompress(raw: bytes, path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
-        raise MNISTIntegrityError(
-            f"{path}: damaged gzip file ({exc}). Delete it and load again to download a fresh "
-            f"copy, or copy the canonical file from the project's data/mnist/ folder."
-        ) from exc
+        raise MNISTIntegrityError(f"{path}: damaged gzip file ({exc}). Delete it and load again "
+                                  f"to download a fresh copy, or copy the canonical file from "
+                                  f"the project's data/mnist/ folder.") from exc
 
 
 def _verify(stem: str, content: bytes, origin: str) -> None:
     """Raise MNISTIntegrityError unless ``content`` is the canonical decompressed ``stem``."""
     sha, size, _ = FILES[stem]
     if len(content) != size:
-        raise MNISTIntegrityError(
-            f"{origin}: {stem} has {len(content)} decompressed bytes, expected {size} "
-            f"(truncated or wrong file). Replace it with the canonical file (see README, 'Data')."
-        )
+        raise MNISTIntegrityError(f"{origin}: {stem} has {len(content)} decompressed bytes, "
+                                  f"expected {size} (truncated or wrong file). Replace it with "
+                                  f"the canonical file (see README, 'Data').")
     found = hashlib.sha256(content).hexdigest()
     if found != sha:
-        raise MNISTIntegrityError(
-            f"{origin}: {stem} is altered: SHA-256 of its decompressed bytes is {found}, "
-            f"expected {sha}. Replace it with the canonical file (see README, 'Data')."
-        )
+        raise MNISTIntegrityError(f"{origin}: {stem} is altered: SHA-256 of its decompressed "
+                                  f"bytes is {found}, expected {sha}. Replace it with the "
+                                  f"canonical file (see README, 'Data').")
 
 
 def _find(stem: str, data_dir: Path) -> Path | None:
@@ -195,16 +181,9 @@ def _publish_mode(path: Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def download(
-    stem: str,
-    data_dir: str | os.PathLike,
-    mirrors: Sequence[str] | str = MIRRORS,
-    *,
-    sha256: str | None = None,
-    timeout: float = 30.0,
-    deadline: float = 600.0,
-    progress: bool = True,
-) -> Path:
+def download(stem: str, data_dir: str | os.PathLike, mirrors: Sequence[str] | str = MIRRORS, *,
+             sha256: str | None = None, timeout: float = 30.0, deadline: float = 600.0,
+             progress: bool = True) -> Path:
     """Fetch ``<stem>.gz`` into ``data_dir``, trying ``mirrors`` in order.
 
     The body is streamed into a temporary file in ``data_dir``; it is renamed to
@@ -237,10 +216,9 @@ def download(
         os.close(probe_fd)
         os.unlink(probe)
     except PermissionError as exc:
-        raise MNISTDownloadError(
-            f"{stem}.gz is missing from {data_dir} and cannot be downloaded there: the folder "
-            f"is not writable ({exc.strerror}). {_HOW_TO_PLACE.format(data_dir=data_dir)}"
-        ) from exc
+        raise MNISTDownloadError(f"{stem}.gz is missing from {data_dir} and cannot be downloaded "
+                                 f"there: the folder is not writable ({exc.strerror}). "
+                                 f"{_HOW_TO_PLACE.format(data_dir=data_dir)}") from exc
     expected_sha = sha256 if sha256 is not None else FILES[stem][0]
     target = data_dir / f"{stem}.gz"
     failures = []
@@ -283,10 +261,8 @@ def download(
         if created and not target.exists() and not any(data_dir.iterdir()):
             data_dir.rmdir()  # a folder this call made, left empty by a failure
     tried = "\n".join(failures) if failures else "  (no mirrors were given)"
-    raise MNISTDownloadError(
-        f"{stem}.gz is missing from {data_dir} and could not be downloaded. Tried:\n{tried}\n"
-        f"{_HOW_TO_PLACE.format(data_dir=data_dir)}"
-    )
+    raise MNISTDownloadError(f"{stem}.gz is missing from {data_dir} and could not be downloaded. "
+                             f"Tried:\n{tried}\n{_HOW_TO_PLACE.format(data_dir=data_dir)}")
 
 
 _HOW_TO_PLACE = ("To fix: copy the four MNIST .gz files into {data_dir} by hand (this project "
@@ -294,12 +270,8 @@ _HOW_TO_PLACE = ("To fix: copy the four MNIST .gz files into {data_dir} by hand 
                  "folder that holds them.")
 
 
-def load(
-    data_dir: str | os.PathLike | None = None,
-    *,
-    download_missing: bool = True,
-    mirrors: Sequence[str] = MIRRORS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load(data_dir: str | os.PathLike | None = None, *, download_missing: bool = True,
+         mirrors: Sequence[str] = MIRRORS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Load the verified MNIST arrays.
 
     Args:
@@ -324,11 +296,10 @@ def load(
         found = _find(stem, data_dir)
         if found is None:
             if not download_missing:
-                raise MNISTDownloadError(
-                    f"{stem}(.gz) is missing from {data_dir}. Copy the four MNIST files there "
-                    f"(the project ships them in data/mnist/), set MNIST_DIR to a folder that "
-                    f"holds them, or call load(download_missing=True)."
-                )
+                raise MNISTDownloadError(f"{stem}(.gz) is missing from {data_dir}. Copy the four "
+                                         f"MNIST files there (the project ships them in "
+                                         f"data/mnist/), set MNIST_DIR to a folder that holds "
+                                         f"them, or call load(download_missing=True).")
             found = download(stem, data_dir, mirrors)
         paths[stem] = found
 
