@@ -42,7 +42,7 @@ class TrainingDiverged(FloatingPointError):
 
 
 class FastEvaluation:
-    """``validation_step``'s numbers for linear models, from one product per check.
+    """``validation_step``'s numbers for linear models, from one pass over the data per check.
 
     For M models side by side, W (D, M K) (columns m K ... m K + K - 1 are model m), it returns
     three (M,) arrays that equal, up to float rounding, what the course's ``validation_step``
@@ -53,18 +53,16 @@ class FastEvaluation:
         val_accuracy    calculate_accuracy(X_val, Y_val, model)
 
     where forward is sigmoid(X W) when K = 1 (task 2) and softmax(X W) otherwise (tasks 3-4).
-    How: both image sets are copied once, feature-major, into S (D', N_train + N_val), with
-    only the features that depart from their value in the first image (its background, the
-    bias) in more than ``RARE`` of the images; the others' share of each logit rides on a row
-    of ones, and their departures, in the few images that have any (put next to each other,
-    at the end of the training set and the start of the validation set), are a second, small
-    product. A check is these two products, logits Z = W^T S with the examples along the long
-    axis, and each number comes from the logits without probabilities: the loss as
-    softplus(z) - y z, or log-sum-exp(z) - z_y, in the logits' dtype and averaged in float64;
-    a prediction as z >= 0 (that is, y_hat >= 0.5), or the first largest logit (softmax is
-    monotone; it is the true logit, unless logits tie for the top, as at w = 0, where argmax
-    decides). Only for linear models: others are validated by their own ``validation_step``
-    (fast_validation=False).
+    How: both image sets are copied once, feature-major, into S (D', N_train + N_val), the
+    examples along the long axis. A feature that departs from its value in the first image (the
+    bias, the background) in at most ``RARE`` of the images stays out of S: its share rides on a
+    row of ones, plus a small product over its departures in the images that have any (placed
+    side by side, at the end of the training and the start of the validation set). The logits
+    Z = W^T S give each number without probabilities: the loss as softplus(z) - y z, or
+    log-sum-exp(z) - z_y, in the logits' dtype, averaged in float64; a prediction as z >= 0
+    (y_hat >= 0.5), or the first largest logit (softmax is monotone: it is the true logit, unless
+    logits tie for the top, as at w = 0, where argmax decides). Only for linear models; others
+    are validated by their own ``validation_step`` (fast_validation=False).
     """
 
     RARE = 0.01  # fraction of the images
