@@ -137,7 +137,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
         raise ValueError(f"softmax: z must be (..., K) logits with K >= 1, got shape {z.shape}")
     # each row's largest logit (NaN propagates into it), taken over a copy with the classes
     # first: NumPy reduces along a short last axis several times more slowly
-    top = np.ascontiguousarray(np.moveaxis(z, -1, 0)).max(axis=0)[..., None]
+    top = np.ascontiguousarray(z.T).max(axis=0).T[..., None]
     if not np.isfinite(top).all():
         if np.isnan(top).any() or np.isneginf(top).any():
             raise ValueError("softmax: a row of logits holds NaN or only -inf, so it has no "
