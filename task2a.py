@@ -81,8 +81,8 @@ class BinaryModel:
         """
         check_images(X, self.w, outputs, columns=1)
         check_binary_targets(targets, outputs)
-        with np.errstate(under="ignore"):
-            self.grad = -(X.T @ (targets - outputs)) / X.shape[0]
+        with np.errstate(under="ignore"):  # the sign and 1/N applied to the small (N, 1) factor
+            self.grad = X.T @ ((outputs - targets) / X.shape[0])
         assert self.grad.shape == self.w.shape, \
             f"Grad shape: {self.grad.shape}, w: {self.w.shape}"
 

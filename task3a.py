@@ -78,8 +78,8 @@ class SoftmaxModel:
         """
         check_images(X, self.w, outputs)
         check_one_hot_targets(targets, outputs, self.num_outputs)
-        with np.errstate(under="ignore"):
-            self.grad = -(X.T @ (targets - outputs)) / X.shape[0] + self.l2_reg_lambda * self.w
+        with np.errstate(under="ignore"):  # the sign and 1/N applied to the small (N, K) factor
+            self.grad = X.T @ ((outputs - targets) / X.shape[0]) + self.l2_reg_lambda * self.w
         assert self.grad.shape == self.w.shape, \
             f"Grad shape: {self.grad.shape}, w: {self.w.shape}"
 
