@@ -78,8 +78,7 @@ class FastEvaluation:
         self.rare_values = first[self.rare].astype(np.float64)
         self.departing = np.flatnonzero(~dense & (counts > 0))  # rare, but not constant
         moved = [d.take(self.departing, axis=1).any(axis=1) for d in differ]
-        orders = (np.concatenate([np.flatnonzero(~moved[0]), np.flatnonzero(moved[0])]),
-                  np.concatenate([np.flatnonzero(moved[1]), np.flatnonzero(~moved[1])]))
+        orders = (np.argsort(moved[0], kind="stable"), np.argsort(~moved[1], kind="stable"))
         self.moved = slice(self.n_train - moved[0].sum(), self.n_train + moved[1].sum())
         self.S = np.empty((len(self.dense) + 1, len(X_train) + len(X_val)), dtype=dtype)
         for start, X, order in ((0, X_train, orders[0]), (self.n_train, X_val, orders[1])):
@@ -102,20 +101,21 @@ class FastEvaluation:
             Z = WT @ self.S
             Z[:, self.moved] += W[self.departing].T @ self.departures
             Z = Z.reshape(-1, self.classes, self.S.shape[1])  # (M, K, N) logits
+            n = self.n_train  # the loss only on the validation set, the accuracies on both
             if self.classes == 1:
-                z, y = Z[:, 0], self.labels
-                losses = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) - y * z
+                z, zv, y = Z[:, 0], Z[:, 0, n:], self.labels
+                losses = np.maximum(zv, 0) + np.log1p(np.exp(-np.abs(zv))) - y[n:] * zv
                 correct = (z >= 0) == (y == 1)
             else:
                 top = Z.max(axis=1)
                 true = Z.reshape(len(Z), -1).take(self.true, axis=1)  # z_y
-                losses = np.log(np.exp(Z - top[:, None]).sum(axis=1)) - (true - top)
+                Zv, topv = Z[:, :, n:], top[:, n:]
+                losses = np.log(np.exp(Zv - topv[:, None]).sum(axis=1)) - (true[:, n:] - topv)
                 correct = true == top  # the first largest logit is the label's, unless tied:
                 tops = (Z == top[:, None]).sum(axis=1, dtype=np.uint16)  # (count_nonzero: slower)
                 tied = np.flatnonzero((tops > 1).any(axis=0))
                 correct[:, tied] = Z[:, :, tied].argmax(axis=1) == self.labels[tied]
-        n = self.n_train
-        return (losses[:, n:].mean(axis=1, dtype=np.float64),
+        return (losses.mean(axis=1, dtype=np.float64),
                 correct[:, :n].mean(axis=1), correct[:, n:].mean(axis=1))
 
 

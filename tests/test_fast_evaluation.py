@@ -16,6 +16,7 @@ import task2
 import task2a
 import task3
 import task3a
+import trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,3 +129,28 @@ def test_the_starters_main_checks_run(script):
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("passed") == 2, result.stdout
+
+
+@pytest.mark.parametrize("classes", [1, 10])
+def test_fast_evaluation_with_constant_rare_and_dense_features(classes):
+    """Constant, rare (departing in a few images, the first image among them) and dense
+    features, as S, the row of ones and the small product split them: the course's numbers."""
+    rng = np.random.default_rng(5)
+    X = np.full((300, 785), -1.0)
+    X[:, -1] = 1
+    X[:, :200] = rng.uniform(-1, 1, (300, 200))  # dense
+    X[rng.integers(0, 300, 40), rng.integers(200, 700, 40)] = 0.5  # rare, in a few images
+    X[0, 700:720] = 0.25  # departs only in the first image, the reference
+    labels = rng.integers(0, classes if classes > 1 else 2, 300)
+    Y = (np.eye(10)[labels] if classes > 1 else labels[:, None].astype(float))
+    fast = trainer.FastEvaluation(X[:200], Y[:200], X[200:], Y[200:], np.float64)
+    assert 0 < len(fast.dense) < 784 and fast.moved.start < 200 < fast.moved.stop
+    model = task3a.SoftmaxModel() if classes > 1 else task2a.BinaryModel()
+    calculate_accuracy = task3.calculate_accuracy if classes > 1 else task2.calculate_accuracy
+    loss = task3a.cross_entropy_loss if classes > 1 else task2a.cross_entropy_loss
+    for w in draws(model.w.shape, rng):
+        model.w = w
+        got = [float(r[0]) for r in fast(w)]
+        assert got[0] == pytest.approx(loss(Y[200:], model.forward(X[200:])), rel=1e-12)
+        assert got[1:] == [calculate_accuracy(X[:200], Y[:200], model),
+                           calculate_accuracy(X[200:], Y[200:], model)]
