@@ -16,7 +16,6 @@ import task2
 import task2a
 import task3
 import task3a
-import trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,12 +35,12 @@ def draws(shape, rng):
     return [np.zeros(shape), rng.normal(0, 0.01, shape), rng.normal(0, 0.3, shape)]
 
 
-def assert_fast_equals_course(trainer, weights):
-    """For each w: FastEvaluation's loss within 1e-9 of validation_step's, accuracies equal."""
+def assert_fast_equals_course(t, weights, rel=1e-9):
+    """For each w: FastEvaluation's loss within ``rel`` of validation_step's, accuracies equal."""
     for w in weights:
-        trainer.model.w = w
-        course, fast = trainer.validation_step(), trainer._validate()
-        assert fast[0] == pytest.approx(course[0], rel=1e-9)
+        t.model.w = w
+        course, fast = t.validation_step(), t._validate()
+        assert fast[0] == pytest.approx(course[0], rel=rel)
         assert fast[1:] == course[1:]
 
 
@@ -143,14 +142,9 @@ def test_fast_evaluation_with_constant_rare_and_dense_features(classes):
     X[0, 700:720] = 0.25  # departs only in the first image, the reference
     labels = rng.integers(0, classes if classes > 1 else 2, 300)
     Y = (np.eye(10)[labels] if classes > 1 else labels[:, None].astype(float))
-    fast = trainer.FastEvaluation(X[:200], Y[:200], X[200:], Y[200:], np.float64)
-    assert 0 < len(fast.dense) < 784 and fast.moved.start < 200 < fast.moved.stop
     model = task3a.SoftmaxModel() if classes > 1 else task2a.BinaryModel()
-    calculate_accuracy = task3.calculate_accuracy if classes > 1 else task2.calculate_accuracy
-    loss = task3a.cross_entropy_loss if classes > 1 else task2a.cross_entropy_loss
-    for w in draws(model.w.shape, rng):
-        model.w = w
-        got = [float(r[0]) for r in fast(w)]
-        assert got[0] == pytest.approx(loss(Y[200:], model.forward(X[200:])), rel=1e-12)
-        assert got[1:] == [calculate_accuracy(X[:200], Y[:200], model),
-                           calculate_accuracy(X[200:], Y[200:], model)]
+    trainer_class = task3.SoftmaxTrainer if classes > 1 else task2.LogisticTrainer
+    t = trainer_class(model, 0.01, 100, False, X[:200], Y[:200], X[200:], Y[200:],
+                      fast_validation=True)
+    assert 0 < len(t._fast.dense) < 784 and t._fast.moved.start < 200 < t._fast.moved.stop
+    assert_fast_equals_course(t, draws(model.w.shape, rng), rel=1e-12)
