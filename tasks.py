@@ -32,10 +32,11 @@ import sys
 import venv
 from pathlib import Path
 
+from tools import cli
+from tools.cli import venv_python
+from tools.config import HANDIN_FILES
+
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "tools"))
-import cli  # noqa: E402
-from venvs import venv_python  # noqa: E402
 
 VENV = ROOT / ".venv"
 #: The Pythons the README names; requirements.lock is compiled for all of them (CI installs
@@ -45,7 +46,7 @@ NEWEST_PYTHON = (3, 13)
 #: What `clean` removes.
 CLEANED = ("build", ".pytest_cache", ".ruff_cache", ".hypothesis")
 #: Options whose value is a path (made absolute from the folder tasks.py was started in).
-PATH_OPTIONS = ("--out", "--config", "--zip", "--envs", "--build")
+PATH_OPTIONS = ("--out", "--config", "--notebook", "--zip", "--envs")
 
 
 class TaskError(Exception):
@@ -294,7 +295,7 @@ def from_caller(args: list[str], cwd: Path) -> list[str]:
 
 
 def task_report(py: Path, args: list[str]) -> None:
-    run(py, ROOT / "tools" / "build_report.py", "--out", ROOT / "build", *args)
+    run(py, "-m", "tools.report", "--out", ROOT / "build", *args)
 
 
 def task_test(py: Path, args: list[str]) -> None:
@@ -306,32 +307,29 @@ def task_test_quick(py: Path, args: list[str]) -> None:
 
 
 def task_handin(py: Path, args: list[str]) -> None:
-    run(py, ROOT / "tools" / "make_handin.py", "--build", ROOT / "build", *args)
+    run(py, "-m", "tools.handin", *args)
 
 
 def task_handin_check(py: Path, args: list[str]) -> None:
-    run(py, ROOT / "tools" / "handin_check.py", *args)
+    run(py, "-m", "tools.handin_check", *args)
 
 
 def task_zip(py: Path, args: list[str]) -> None:
-    run(py, ROOT / "tools" / "make_zip.py", "--out", ROOT / "build", *args)
+    run(py, "-m", "tools.source_zip", "--out", ROOT / "build", *args)
 
 
 def task_bench(py: Path, args: list[str]) -> None:
     run(py, ROOT / "benchmarks" / "bench_training.py", *args)
 
 
-#: The files the hand-in zips: they run on Python 3.8 (checked by vermin here, by running them
-#: there in handin-check).
-HANDIN_FILES = ["task2.py", "task2a.py", "task3.py", "task3a.py", "trainer.py", "utils.py",
-                "mnist.py"]
-
-
 def task_lint(py: Path, args: list[str]) -> None:
+    """ruff, and vermin on what runs on Python 3.8: the hand-in and the stand-in mnist.py
+    handin-check puts beside it."""
+    on_38 = [*HANDIN_FILES, "tools/course_mnist.py"]
     run(py, "-m", "ruff", "check", ".", *args)
     run(py, "-c", "import sys, vermin; sys.exit(vermin.main())", "--no-tips", "--violations",
-        "--target=3.8-", *HANDIN_FILES)
-    print(f"vermin: {', '.join(HANDIN_FILES)} need nothing newer than Python 3.8")
+        "--target=3.8-", *on_38)
+    print(f"vermin: {', '.join(on_38)} need nothing newer than Python 3.8")
 
 
 def task_lock(py: Path, args: list[str]) -> None:
@@ -356,7 +354,7 @@ def task_clean(py: Path | None, args: list[str]) -> None:
     if args:
         raise TaskError(f"takes no arguments (got {' '.join(args)}): it removes {folders}; to "
                         f"remove less, delete that file or folder yourself", 2)
-    build = cli.running_pid(ROOT / "build" / ".build.lock")
+    build = cli.running_pid(ROOT / "build" / ".build.pid")
     if build:
         raise TaskError(f"a build is running here (pid {build}): let it finish or stop it, "
                         f"then clean")

@@ -1,18 +1,24 @@
 """What the command-line tools share, on any OS with the standard library only (tasks.py
 imports it before .venv exists): console output that survives any encoding, one line for a
-failed file operation, and locks between processes."""
+failed file operation, file digests, where a venv keeps its interpreter, and the set-up lock."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
+import hashlib
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+class UserError(Exception):
+    """A failure or refusal whose message is one line for the user (printed without a
+    traceback): what is wrong and how to fix it."""
 
 
 def tolerant_console() -> None:
@@ -63,17 +69,33 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def running_pid(lock: Path) -> int | None:
-    """The process id a lock file names while that process runs, else None. The file holds the
-    id as plain text or as JSON with a ``pid`` key (as build/.build.lock does)."""
+def running_pid(pid_file: Path) -> int | None:
+    """The process id in ``pid_file`` while that process runs, else None."""
     try:
-        value = json.loads(lock.read_text(encoding="utf-8"))
-    except (FileNotFoundError, NotADirectoryError, ValueError):
+        pid = int(pid_file.read_text(encoding="ascii"))
+    except (OSError, ValueError):
         return None
-    pid = value.get("pid") if isinstance(value, dict) else value
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return None
-    return pid if process_alive(pid) else None
+    return pid if pid > 0 and process_alive(pid) else None
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """A file's SHA-256."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def venv_python(folder: Path, nt: bool | None = None) -> Path:
+    """The interpreter of the virtual environment in ``folder``: ``Scripts\\python.exe`` on
+    Windows, ``bin/python`` elsewhere (``nt`` overrides the OS, for tests)."""
+    nt = os.name == "nt" if nt is None else nt
+    return Path(folder) / ("Scripts/python.exe" if nt else "bin/python")
 
 
 #: Where the Windows lock sits in the lock file: past the pid, so that others can read it.
@@ -147,3 +169,47 @@ def held(lock: Path, waiting: Callable[[int | None], None]) -> Iterator[None]:
             unlock(fd)
     finally:
         os.close(fd)
+
+
+class Stopped(BaseException):
+    """A stop signal (Ctrl-C, SIGTERM, SIGHUP) reached the build."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class StopSignals:
+    """While entered (main thread), the first stop signal raises ``Stopped`` and later ones
+    are ignored while the build stops; ``deferred`` holds them back over the swap."""
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+
+    def __enter__(self) -> StopSignals:
+        self.held: list[int] | None = None
+        self.stopping = False
+        self.previous = {sig: signal.signal(sig, self._handle)
+                         for sig in (getattr(signal, n) for n in self.NAMES if hasattr(signal, n))}
+        return self
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.held is not None:
+            self.held.append(signum)
+        elif not self.stopping:
+            self.stopping = True
+            raise Stopped(signum)
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.held = []
+        try:
+            yield
+        finally:
+            held, self.held = self.held, None
+        if held and not self.stopping:
+            self.stopping = True
+            raise Stopped(held[0])

@@ -18,20 +18,16 @@ import sys
 import zipfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cli
+from tools import cli
+from tools.cli import UserError
+from tools.config import PROJECT
 
-ROOT = Path(__file__).resolve().parents[1]
-PATTERNS = ["*.py", "tests/*.py", "tools/*.py", "benchmarks/*.py", "assignment1.ipynb",
+ROOT = PROJECT.root
+PATTERNS = ["*.py", "tests/*.py", "tools/*", "benchmarks/*.py", "assignment1.ipynb",
             "requirements.txt", "requirements.lock", "pyproject.toml", "Makefile", "README.md",
-            "report.toml", "docs/*", "tasks.py", ".ci/run", "tools/report.typ", ".gitignore",
-            "data/mnist/*.gz"]
+            "report.toml", "docs/*", "tasks.py", ".ci/run", ".gitignore", "data/mnist/*.gz"]
 #: The zip comment that marks an archive as this tool's.
 MARK = b"assignment1 source archive, written by `python tasks.py zip`"
-
-
-class ZipError(Exception):
-    """A failure with a message for the user (printed without a traceback)."""
 
 
 def tracked_files() -> set[Path] | None:
@@ -62,10 +58,10 @@ def make_zip(out: Path) -> tuple[Path, int]:
     """Write the archive into ``out``; (its path, how many files it holds)."""
     target = out / "assignment1-source.zip"
     if target.is_symlink():
-        raise ZipError(f"{target} is a link (to {os.readlink(target)}): the archive never "
+        raise UserError(f"{target} is a link (to {os.readlink(target)}): the archive never "
                        f"replaces one; remove the link, then `python tasks.py zip` again.")
     if target.exists() and not (target.is_file() and is_ours(target)):
-        raise ZipError(f"{target} is not an archive `python tasks.py zip` wrote: move it "
+        raise UserError(f"{target} is not an archive `python tasks.py zip` wrote: move it "
                        f"somewhere else, then `python tasks.py zip` again.")
     files = source_files()
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
@@ -77,7 +73,7 @@ def make_zip(out: Path) -> tuple[Path, int]:
                 archive.write(path, path.relative_to(ROOT).as_posix())
         os.replace(tmp, target)
     except OSError as exc:
-        raise ZipError(f"could not write the archive: {cli.describe(exc)}; "
+        raise UserError(f"could not write the archive: {cli.describe(exc)}; "
                        f"{'the previous archive is kept' if target.exists() else 'none written'}"
                        f".") from exc
     finally:
@@ -92,7 +88,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         target, count = make_zip(args.out)
-    except ZipError as exc:
+    except UserError as exc:
         print(f"tasks.py zip: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

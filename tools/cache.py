@@ -1,0 +1,199 @@
+"""The execution cache: the outputs of the notebook's last complete run and what that run read.
+
+An entry (``build/report-cache/full`` or ``.../quick``, chosen by the build's quick flag) holds
+every code cell's outputs, the files the notebook wrote, and the run's inputs as a run recorded
+them (``tools.trace``): each file it opened, imported or executed, wherever it lies, with its
+SHA-256; each environment variable it looked up; the code cells with their tags; and what no
+audit hook sees: the interpreter, the installed distributions and ``.pth`` files, the variables
+native libraries and the locale read, matplotlib's and IPython's configuration and start-up
+files. A build re-hashes exactly those inputs: equal everywhere is a hit, anything else a
+miss, named. An entry is sealed with a digest of its own content: an edited entry is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from tools import trace
+from tools.cli import file_digest
+
+#: Bump when an entry's layout or the inputs' recipe changes: older entries become misses.
+FORMAT = 2
+TOOLS = Path(__file__).resolve().parent
+#: Read by native libraries (BLAS, OpenMP) and the C locale, where no audit hook sees it.
+NATIVE_ENV = ("OPENBLAS", "GOTO", "OMP_", "MKL_", "BLIS_", "VECLIB_", "NUMEXPR_", "LANG",
+              "LC_")
+#: Looked up by a run without changing what it computes: where it writes, temporary folders.
+IGNORED_ENV = {"ASSIGNMENT1_OUT", trace.VARIABLE, "HOME", "TMPDIR", "TEMP", "TMP",
+               "IPYKERNEL_CELL_NAME"}
+
+
+def input_digest(path: str | Path) -> str:
+    """A file's SHA-256, or "absent"."""
+    try:
+        return file_digest(path)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return "absent"
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def code_cells(nb: dict) -> str:
+    """The code cells' sources and tags, in order (nbclient skips cells by tag)."""
+    return sha(json.dumps([("".join(cell.get("source", "")), cell.get("metadata", {})
+                            .get("tags", [])) for cell in nb["cells"]
+                           if cell.get("cell_type") == "code"]))
+
+
+def unseen_files(root: Path) -> list[str]:
+    """Files read before a kernel's first cell can record them (or probed without opening):
+    ``.pth`` files, matplotlibrc wherever matplotlib looks, IPython's configuration and its
+    ``*.py``/``*.ipy`` start-up files (the only ones it runs)."""
+    import site
+
+    home = Path.home()
+    folders = [*site.getsitepackages(), site.getusersitepackages()]
+    found = [p for folder in folders if os.path.isdir(folder)
+             for p in sorted(Path(folder).glob("*.pth"))]
+    config = Path(os.environ.get("XDG_CONFIG_HOME", home / ".config"))
+    found += [root / "matplotlibrc", config / "matplotlib" / "matplotlibrc",
+              home / ".matplotlib" / "matplotlibrc"]
+    for variable in ("MATPLOTLIBRC", "MPLCONFIGDIR"):
+        if os.environ.get(variable):
+            found += [Path(os.environ[variable]), Path(os.environ[variable]) / "matplotlibrc"]
+    profile = Path(os.environ.get("IPYTHONDIR", home / ".ipython")) / "profile_default"
+    found += [profile / f"ipython{kind}_config.{ext}" for kind in ("", "_kernel")
+              for ext in ("py", "json")]
+    found += sorted(p for p in (profile / "startup").glob("*") if p.suffix in (".py", ".ipy"))
+    return [os.path.abspath(p) for p in found]
+
+
+def inputs(nb: dict, files: list[str], env_names: list[str], env: dict[str, str],
+           root: Path) -> dict[str, str]:
+    """Everything the run's results came from, each named as a miss reports it."""
+    parts = {"the cache format": str(FORMAT), "the code cells": code_cells(nb),
+             "the builder (tools/execute.py, tools/trace.py)": sha(
+                 input_digest(TOOLS / "execute.py") + input_digest(TOOLS / "trace.py")),
+             "Python": f"{sys.version} at {os.path.realpath(sys.executable)}",
+             "the installed packages": sha(" ".join(sorted(
+                 f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())))}
+    for path in sorted({*files, *unseen_files(root)}):
+        name = Path(path).relative_to(root).as_posix() if Path(path).is_relative_to(root) \
+            else path
+        parts[name] = input_digest(path)
+    names = {*env_names, *(n for n in env if n.startswith(NATIVE_ENV))} - IGNORED_ENV
+    for name in sorted(names):
+        parts[f"${name}"] = env.get(name, "unset")
+    return parts
+
+
+def difference(old: dict[str, str], new: dict[str, str]) -> str:
+    """The first input that differs, as a clause."""
+    for name, value in new.items():
+        if old.get(name) != value:
+            return f"{name} changed since the cached run"
+    return "the inputs differ"
+
+
+@dataclass(frozen=True)
+class Entry:
+    folder: Path
+    data: dict
+
+    @property
+    def products(self) -> Path:
+        """The files the notebook wrote in that run (figures, metrics)."""
+        return self.folder / "products"
+
+
+def seal(folder: Path) -> str:
+    """A digest of everything in an entry but the seal."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "seal")
+    return sha(json.dumps([(p.relative_to(folder).as_posix(), file_digest(p)) for p in files]))
+
+
+def entry_folder(cache: Path, quick: bool) -> Path:
+    return cache / ("quick" if quick else "full")
+
+
+def lookup(cache: Path, quick: bool, nb: dict, env: dict[str, str],
+           root: Path) -> tuple[Entry | None, str, dict[str, str]]:
+    """(the entry, "", its inputs as they are now) on a hit; (None, why, {}) on a miss. A
+    damaged or edited entry is a miss, never an error."""
+    folder = entry_folder(cache, quick)
+    try:
+        data = json.loads((folder / "entry.json").read_text(encoding="utf-8"))
+        if (folder / "seal").read_text(encoding="ascii") != seal(folder):
+            return None, "the cached run was changed after it was stored", {}
+        if data["format"] != FORMAT:
+            return None, "the cached run comes from another version of the build", {}
+        parts = inputs(nb, data["files"], data["env"], env, root)
+        if parts != data["inputs"]:
+            return None, difference(data["inputs"], parts), {}
+        if len(data["cells"]) != sum(c.get("cell_type") == "code" for c in nb["cells"]):
+            return None, "the cached run is incomplete", {}
+    except FileNotFoundError:
+        return None, "no earlier run is cached", {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, "the cached run is damaged", {}
+    return Entry(folder, data), "", parts
+
+
+def merged(nb: dict, entry: Entry) -> dict:
+    """``nb`` (its current Markdown and cell metadata) with the entry's outputs."""
+    result = json.loads(json.dumps(nb))
+    code = [cell for cell in result["cells"] if cell.get("cell_type") == "code"]
+    for cell, cached in zip(code, entry.data["cells"], strict=True):
+        cell["outputs"], cell["execution_count"] = cached["outputs"], cached["execution_count"]
+    result.setdefault("metadata", {}).update(entry.data["metadata"])
+    return result
+
+
+def changed_while_running(reads: dict[str, tuple | None]) -> str | None:
+    """An input that is not as the run found it (edited, or edited and undone), if any."""
+    for path, stat in reads.items():
+        try:
+            now = os.stat(path)
+            found = (now.st_mtime_ns, now.st_size)
+        except OSError:
+            found = None
+        if found != stat:
+            return path
+    return None
+
+
+def store(cache: Path, quick: bool, executed: dict, products: Path, reads: list[str],
+          env_names: list[str], parts: dict[str, str]) -> None:
+    """Keep a complete run as the mode's entry, replacing the previous one whole."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for stale in cache.glob(".tmp-*"):  # of builds killed while storing
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache))
+    try:
+        shutil.copytree(products, tmp / "products")
+        data = {"format": FORMAT, "inputs": parts, "files": sorted(reads),
+                "env": sorted(env_names),
+                "cells": [{"execution_count": cell.get("execution_count"),
+                           "outputs": cell.get("outputs", [])}
+                          for cell in executed["cells"] if cell.get("cell_type") == "code"],
+                "metadata": {k: v for k, v in executed.get("metadata", {}).items()
+                             if k == "language_info"}}
+        (tmp / "entry.json").write_text(json.dumps(data), encoding="utf-8")
+        (tmp / "seal").write_text(seal(tmp), encoding="ascii")
+        final = entry_folder(cache, quick)
+        if final.exists():
+            os.replace(final, tmp / "retired")
+        os.replace(tmp, final)
+        shutil.rmtree(final / "retired", ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,166 @@
+"""An output folder the tools write into without touching anything of the user's.
+
+A tool builds its whole set aside in ``FOLDER/.next`` and swaps it in by renames, its record
+(``assignment1.json`` for the report, ``.handin-record.json`` for the hand-in) last. The record
+lists every product with its SHA-256 (a folder as {name: listing}); a product is replaced or
+removed only when it is exactly what the record lists: anything else in its place (a user's
+``figures/``, a symbolic link, an edited file) is refused, never followed or deleted. A rename
+that fails puts the previous set back; a swap cut short by a killed process is finished by the
+next one (``.next`` holds the new record only once the new set is complete).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from tools.cli import UserError, file_digest
+
+NEXT, PREVIOUS = ".next", ".previous"
+
+
+
+def listing(path: Path) -> str | dict:
+    """A product as a record lists it: a file's SHA-256, or a folder's {name: listing}.
+    UserError for a symbolic link or anything that is neither (never followed)."""
+    if path.is_symlink():
+        raise UserError(f"{path} is a symbolic link")
+    if path.is_file():
+        return file_digest(path)
+    if path.is_dir():
+        return {child.name: listing(child) for child in sorted(path.iterdir())}
+    raise UserError(f"{path} is neither a file nor a folder")
+
+
+def read_record(path: Path, builder: str) -> dict | None:
+    """The record at ``path`` (None when there is none); UserError when the file there is
+    not a record ``builder`` wrote."""
+    if not os.path.lexists(path):
+        return None
+    fix = "move it elsewhere or delete it, or build with --out ANOTHER_FOLDER"
+    if path.is_symlink() or not path.is_file():
+        raise UserError(f"{path} is {'a symbolic link' if path.is_symlink() else 'a folder'}, "
+                          f"not this build's record: {fix}")
+    try:
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        record = None
+    if not isinstance(record, dict) or record.get("builder") != builder or \
+            not isinstance(record.get("products"), dict):
+        raise UserError(f"{path} is not a record of this build (its JSON with the list of "
+                          f"its files): {fix}")
+    return record
+
+
+def check_ours(folder: Path, record_name: str, builder: str, names: list[str]) -> dict | None:
+    """The folder's record, after checking that each of ``names`` there and each product it
+    lists is exactly what it wrote; UserError naming the first that is not."""
+    record = read_record(folder / record_name, builder)
+    products = record["products"] if record else {}
+    for name in sorted(set(names) | set(products)):
+        path = folder / name
+        if not os.path.lexists(path) or name == record_name:
+            continue
+        listed = products.get(name)
+        try:
+            found = listing(path)
+            why = None if found == listed else "changed since this build wrote it"
+        except UserError as exc:
+            found, why = None, f"is not what this build wrote ({exc.args[0].split(' ', 1)[1]})"
+        if listed is None:
+            why = "was not written by this build (its record does not list it)"
+        elif isinstance(listed, dict) and isinstance(found, dict) and set(found) - set(listed):
+            why = f"holds {sorted(set(found) - set(listed))[0]}, which this build did not write"
+        if why:
+            raise UserError(f"{path} {why}: the build replaces only what it wrote itself; "
+                              f"move it elsewhere or delete it, or build with --out "
+                              f"ANOTHER_FOLDER")
+    return record
+
+
+def remove_ours(folder: Path, record_name: str, builder: str) -> None:
+    """Remove the products the folder's record lists that are still exactly what it lists,
+    and the record; anything else stays."""
+    try:
+        record = read_record(folder / record_name, builder)
+    except UserError:
+        return
+    for name, listed in (record or {}).get("products", {}).items():
+        with contextlib.suppress(UserError, OSError):
+            if os.path.lexists(folder / name) and listing(folder / name) == listed:
+                shutil.rmtree(folder / name) if isinstance(listed, dict) else \
+                    (folder / name).unlink()
+    (folder / record_name).unlink(missing_ok=True)
+
+
+def aside(folder: Path, record_name: str) -> Path:
+    """An empty ``.next`` in ``folder`` for a new set; a swap a killed process left is
+    finished first, and any other leftovers removed."""
+    if (folder / NEXT / record_name).is_file() and not (folder / NEXT).is_symlink():
+        swap(folder, record_name)
+        print(f"finished putting in place the set an interrupted build left in {folder}")
+    for leftover in (NEXT, PREVIOUS):
+        if (folder / leftover).is_symlink():
+            (folder / leftover).unlink()
+        shutil.rmtree(folder / leftover, ignore_errors=True)
+    (folder / NEXT).mkdir()
+    return folder / NEXT
+
+
+def swap(folder: Path, record_name: str) -> None:
+    """Put the set in ``.next`` (its record already there) in place of the previous one
+    (already checked by ``check_ours``), the record last. Idempotent, so that a process
+    killed midway leaves a swap the next ``aside`` finishes; a rename that fails puts the
+    previous set back (UserError if even that fails)."""
+    new, old = folder / NEXT, folder / PREVIOUS
+    old.mkdir(exist_ok=True)
+    done: list[tuple[Path, Path]] = []
+
+    def move(source: Path, target: Path) -> None:
+        os.replace(source, target)
+        done.append((source, target))
+
+    try:
+        if os.path.lexists(folder / record_name) and (new / record_name).exists():
+            move(folder / record_name, old / record_name)
+        retired, names = ({} if not (where / record_name).exists() else json.loads(
+            (where / record_name).read_text(encoding="utf-8"))["products"]
+            for where in (old, new))
+        for name in retired:  # still in place, and not already the new product
+            if os.path.lexists(folder / name) and (name not in names or
+                                                   os.path.lexists(new / name)):
+                move(folder / name, old / name)
+        for name in names:
+            if os.path.lexists(new / name):
+                move(new / name, folder / name)
+        move(new / record_name, folder / record_name)
+    except OSError as exc:
+        try:
+            for source, target in reversed(done):
+                os.replace(target, source)
+        except OSError as undo:
+            raise UserError(f"{folder} is half updated ({exc}; undoing it failed: {undo}): "
+                              f"the next build puts the new set in place whole") from exc
+        (new / record_name).unlink()  # the previous set is back: the new one is dropped
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(new, ignore_errors=True)
+
+
+def publish(folder: Path, record_name: str, record: dict) -> None:
+    """Write ``record`` (listing every product in ``.next``) into ``.next`` and swap."""
+    record["products"] = {p.name: listing(p) for p in sorted((folder / NEXT).iterdir())}
+    part = folder / NEXT / f".{record_name}.part"
+    part.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(part, folder / NEXT / record_name)
+    swap(folder, record_name)
+
+
+def discard(folder: Path, record_name: str) -> None:
+    """Remove ``.next`` unless it holds a complete set a failed swap could not undo."""
+    if not (folder / NEXT / record_name).exists():
+        shutil.rmtree(folder / NEXT, ignore_errors=True)
+    shutil.rmtree(folder / PREVIOUS, ignore_errors=True)

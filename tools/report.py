@@ -1,0 +1,239 @@
+"""`python tasks.py report`: execute assignment1.ipynb in a fresh kernel, or reuse the execution
+cache's outputs when nothing the run read has changed, and write the report's whole set into
+the output folder (default build/): assignment1.pdf, .html, .ipynb, the build record
+assignment1.json, and what the notebook writes (figures/, metrics.json).
+
+One build at a time per checkout (filelock on build/.build.lock); the set is built aside and
+swapped in (``tools.output``). A stop signal or any failure ends with one line saying what
+went wrong and what the folder holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from tools import cache, cli, execute, output, render, trace
+from tools.cli import Stopped, StopSignals, UserError
+from tools.config import HANDIN_FILES, PROJECT, Project, title_page
+
+RECORD = "assignment1.json"
+BUILDER = "assignment1 tools.report"
+OWN_PRODUCTS = ("assignment1.ipynb", "assignment1.html", "assignment1.pdf")
+#: What the notebook writes besides, checked before it runs.
+NOTEBOOK_PRODUCTS = ("figures", "metrics.json")
+#: Files a report is built from whether or not its run read them (the hand-in compares).
+ALWAYS_SOURCES = (*HANDIN_FILES, "mnist.py")
+
+
+@contextlib.contextmanager
+def locked(project: Project) -> Iterator[None]:
+    """The checkout's build lock, held (its holder's pid in build/.build.pid); UserError when
+    another build holds it or build/ cannot be written."""
+    from filelock import FileLock, Timeout
+
+    pid_file = project.build / ".build.pid"
+    lock = FileLock(project.build / ".build.lock", timeout=0)
+    try:
+        project.build.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Timeout:
+        holder = cli.running_pid(pid_file)
+        raise UserError(f"another build is running here{f' (pid {holder})' if holder else ''}: "
+                        f"wait for it to finish or stop it, then build again") from None
+    except OSError as exc:
+        raise UserError(f"{project.build} cannot be written ({cli.describe(exc)}): builds keep "
+                        f"their lock and the execution cache there; make the checkout "
+                        f"writable, or work in a writable copy of it") from exc
+    try:
+        pid_file.write_text(str(os.getpid()), encoding="ascii")
+        yield
+    finally:
+        pid_file.unlink(missing_ok=True)
+        lock.release()
+
+
+def outputs(project: Project, nb: dict, quick: bool, fresh: bool, timeout: int,
+            products: Path, say: Callable[[str], None]) -> tuple[dict, bool, dict[str, str]]:
+    """(the executed notebook, whether from the cache, the sources' digests): the cache's
+    entry when every input of its run is unchanged (and not ``fresh``), else a run, which
+    then becomes the entry. The notebook's files go into ``products``."""
+    env = execute.environment(products, quick)
+    entry, why, inputs = (None, "--fresh", {}) if fresh else \
+        cache.lookup(project.cache, quick, nb, env, project.root)
+    if entry is not None:
+        say("notebook unchanged since the last run: reused its outputs; use --fresh to run it "
+            "again")
+        shutil.copytree(entry.products, products, dirs_exist_ok=True)
+        return cache.merged(nb, entry), True, sources(project, entry.data["files"], inputs)
+    say(f"executing the notebook ({why})")
+    started = time.perf_counter()
+    fd, name = tempfile.mkstemp(prefix="assignment1-trace-", suffix=".jsonl")
+    os.close(fd)
+    try:
+        executed = execute.run(nb, project.root, products, quick, timeout, Path(name))
+        reads, env_names = trace.read(Path(name))
+    finally:
+        os.unlink(name)
+    inputs = cache.inputs(nb, list(reads), list(env_names), env, project.root)
+    note = "its outputs are cached for the next build"
+    changed = cache.changed_while_running(reads)
+    if changed:
+        note = f"not cached: {changed} changed while it ran"
+    else:
+        try:
+            cache.store(project.cache, quick, executed, products, list(reads), list(env_names),
+                        inputs)
+        except OSError as exc:
+            note = f"not cached: {cli.describe(exc)}"
+    say(f"executed the notebook in {time.perf_counter() - started:.1f} s ({note})")
+    return executed, False, sources(project, list(reads), inputs)
+
+
+def sources(project: Project, files: list[str], inputs: dict[str, str]) -> dict[str, str]:
+    """The checkout's files the run read (and the hand-in's, always), with their digests."""
+    names = {Path(f).relative_to(project.root).as_posix() for f in files
+             if Path(f).is_relative_to(project.root)}
+    names = {n for n in names if n.split("/")[0] not in (".venv", "build")} | {*ALWAYS_SOURCES}
+    return {n: inputs.get(n) or cache.input_digest(project.root / n) for n in sorted(names)}
+
+
+def build(project: Project, out_dir: Path, notebook: Path, config: Path | None, quick: bool,
+          fresh: bool, timeout: int, state: dict, signals: StopSignals) -> None:
+    """Execute (or reuse) the notebook, render the report, and swap the whole set into
+    ``out_dir``; ``state`` says what the folder holds if this raises."""
+    title = title_page(config or project.root / "report.toml", required=config is not None)
+    nb, raw = execute.read_notebook(notebook)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"{out_dir} exists and is not a folder: the report is built into a "
+                        f"folder of that name. Move or delete the file, or pass --out "
+                        f"OTHER_FOLDER.")
+    with locked(project):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        state["previous"] = output.check_ours(out_dir, RECORD, BUILDER,
+                                              [*OWN_PRODUCTS, *NOTEBOOK_PRODUCTS]) is not None
+        new = output.aside(out_dir, RECORD)
+        state["started"] = True
+        try:
+            executed, cached, digests = outputs(project, nb, quick, fresh, timeout, new, print)
+            if set(OWN_PRODUCTS) & {p.name for p in new.iterdir()}:
+                raise UserError("the notebook wrote a file named like the build's own products "
+                                f"({', '.join(OWN_PRODUCTS)}): rename it in the notebook")
+            output.check_ours(out_dir, RECORD, BUILDER, [p.name for p in new.iterdir()])
+            with tempfile.TemporaryDirectory(prefix="assignment1-render-") as work:
+                started = time.perf_counter()
+                page, pdf = render.render(executed, title, Path(work))
+                seconds = time.perf_counter() - started
+            (new / "assignment1.ipynb").write_text(json.dumps(
+                executed, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+            (new / "assignment1.html").write_text(page, encoding="utf-8")
+            (new / "assignment1.pdf").write_bytes(pdf)
+            digests = {**digests, "assignment1.ipynb": cli.sha256(raw),
+                       "report.toml": cache.input_digest(config or project.root / "report.toml")}
+            record = {"builder": BUILDER, "title": title.group, "authors": title.authors,
+                      "placeholder": title.placeholder, "quick": quick, "cached": cached,
+                      "pdf_sha256": cli.sha256(pdf), "sources": digests}
+            with signals.deferred():
+                output.publish(out_dir, RECORD, record)
+                state["published"] = True
+        finally:
+            output.discard(out_dir, RECORD)
+    print(f"wrote {out_dir / 'assignment1.html'}")
+    print(f"wrote {out_dir / 'assignment1.pdf'} ({len(pdf) / 1e6:.1f} MB, A4, in {seconds:.1f} "
+          f"s; {title.group}; {', '.join(title.authors)})")
+    with contextlib.suppress(Exception):  # a font scan that fails only loses the warning
+        unshown = render.missing_glyphs(title.group + "".join(title.authors))
+        if unshown:
+            print(f"warning: no installed font has {' '.join(unshown)} (from report.toml): "
+                  f"the title page cannot show them; install a font that covers them",
+                  file=sys.stderr)
+    if title.placeholder:
+        print("note: the title page shows placeholders: put your group and names in "
+              "report.toml (python tasks.py handin refuses it as it is)", file=sys.stderr)
+
+
+def holds(state: dict, out_dir: Path) -> str:
+    if state.get("published"):
+        return f"{out_dir} holds the new report"
+    if state.get("previous"):
+        return f"{out_dir} keeps the previous report, unchanged"
+    return f"nothing was written to {out_dir}"
+
+
+def main(argv: list[str] | None = None, project: Project = PROJECT) -> int:
+    """The command line; its exit code. A stop signal is passed on once the build has
+    stopped (KeyboardInterrupt after Ctrl-C), so that whatever runs the build stops too."""
+    cli.tolerant_console()
+    parser = argparse.ArgumentParser(prog="python tasks.py report",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=project.build, help="output folder")
+    parser.add_argument("--quick", action="store_true",
+                        help="a reduced run (few softmax epochs) for trying the pipeline")
+    parser.add_argument("--fresh", action="store_true",
+                        help="execute the notebook even if its cached outputs are current")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    parser.add_argument("--config", type=Path, help="the title page (default: report.toml)")
+    parser.add_argument("--notebook", type=Path, default=project.root / "assignment1.ipynb",
+                        help="another copy of the notebook (its code runs in the checkout)")
+    args = parser.parse_args(argv)
+    if args.timeout < 1:
+        parser.error(f"--timeout must be a positive number of seconds, not {args.timeout}")
+    out_dir = Path.cwd() / args.out
+    state: dict = {}
+    try:
+        with StopSignals() as signals:
+            build(project, out_dir, Path.cwd() / args.notebook,
+                  args.config and Path.cwd() / args.config, args.quick, args.fresh,
+                  args.timeout, state, signals)
+        return 0
+    except UserError as exc:
+        message = str(exc)
+    except OSError as exc:
+        message = cli.describe(exc)
+    except Stopped as exc:
+        print(f"report: interrupted; {holds(state, out_dir)}", file=sys.stderr, flush=True)
+        signal.raise_signal(exc.signum)
+        return 128 + exc.signum
+    except Exception as exc:  # a bug of the build: still one line, and the folder's state
+        frame = exc.__traceback__
+        while frame and frame.tb_next:
+            frame = frame.tb_next
+        where = f" ({Path(frame.tb_frame.f_code.co_filename).name} line {frame.tb_lineno})" \
+            if frame else ""
+        message = f"the build failed: {type(exc).__name__}: {exc}{where}"
+    message = " ".join(message.split())
+    print(f"{message}; {holds(state, out_dir)}" if state.get("started") else message,
+          file=sys.stderr)
+    return 1
+
+
+def export_pdf(nb: dict, folder: Path, *, quick: bool, fresh: bool, timeout: int,
+               say: Callable[[str], None]) -> bytes:
+    """The report PDF of ``nb``, the notebook in ``folder``, for the Report_PDF exporter,
+    built in that notebook's own checkout: a notebook that has not run is run there (its
+    modules, the checkout's lock and cache); one that has is exported as it is."""
+    project = Project.around(folder)
+    say(f"building the report in the notebook's checkout {project.root} (its modules, "
+        f"execution cache and build folder)")
+    title = title_page(project.root / "report.toml")
+    if not all(c.get("execution_count") is not None for c in nb["cells"]
+               if c.get("cell_type") == "code" and execute.source(c).strip()):
+        with locked(project), tempfile.TemporaryDirectory(prefix="assignment1-export-") as tmp:
+            nb = outputs(project, nb, quick, fresh, timeout, Path(tmp), say)[0]
+    return render.pdf_bytes(nb, title)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the build has said what the folder holds
+        sys.exit(130)

@@ -1,0 +1,95 @@
+"""What a run read: every file a process opened, imported or executed, and every environment
+variable it looked up, recorded by an audit hook (standard library only).
+
+A build names a file in ``$ASSIGNMENT1_TRACE``; its kernel loads this module as an IPython
+extension (before start-up files and cells run) and ``tools.parallel``'s workers call
+``install_if_tracing``, so every process of the run appends to that file, one JSON line per
+first event: ``["read", path, mtime_ns, size]`` (``null``s for a path that does not exist),
+``["write", path]`` or ``["env", name]``. Files the run wrote itself are its products, not its
+inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+VARIABLE = "ASSIGNMENT1_TRACE"
+_WRITES = os.O_WRONLY | os.O_RDWR
+_SYSTEM = ("/proc/", "/sys/", "/dev/")
+
+
+def install(trace_file: str) -> None:
+    """Record this process's reads into ``trace_file`` from now on."""
+    fd = os.open(trace_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    seen: set[tuple[str, str]] = set()
+    busy = []
+
+    def note(kind: str, name: str) -> None:
+        if (kind, name) in seen:
+            return
+        seen.add((kind, name))
+        line = [kind, name]
+        if kind == "read":
+            try:
+                stat = os.stat(name)
+                line += [stat.st_mtime_ns, stat.st_size]
+            except OSError:
+                line += [None, None]
+        os.write(fd, (json.dumps(line) + "\n").encode("utf-8"))
+
+    def hook(event: str, args: tuple) -> None:
+        if busy or event not in ("open", "exec", "import", "os.rename", "os.replace"):
+            return
+        busy.append(event)
+        try:
+            if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+                mode, flags = args[1] or "", args[2] or 0
+                path = os.path.abspath(os.fsdecode(args[0]))
+                # a .pyc is a cached compile (its source is recorded); /proc and the like are
+                # the system's state, not inputs
+                if not path.endswith(".pyc") and not path.startswith(_SYSTEM):
+                    note("write" if flags & _WRITES or set(mode) & set("wax+") else "read", path)
+            elif event == "exec" and os.path.isfile(getattr(args[0], "co_filename", "")):
+                note("read", os.path.abspath(args[0].co_filename))
+            elif event == "import" and args[1]:  # an extension module's shared library
+                note("read", os.path.abspath(args[1]))
+            elif event in ("os.rename", "os.replace"):
+                note("write", os.path.abspath(os.fsdecode(args[1])))
+        finally:
+            busy.clear()
+
+    class RecordingEnviron(type(os.environ)):
+        def __getitem__(self, key: str) -> str:
+            note("env", key)
+            return super().__getitem__(key)
+
+    sys.addaudithook(hook)
+    os.environ.__class__ = RecordingEnviron
+
+
+def install_if_tracing() -> None:
+    """``install`` when this process belongs to a build that records its reads."""
+    if VARIABLE in os.environ:
+        install(os.environ[VARIABLE])
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """IPython's entry point: the build starts its kernel with this module as an extension."""
+    install_if_tracing()
+
+
+def read(trace_file: Path) -> tuple[dict[str, tuple | None], set[str]]:
+    """The run's inputs: {path: (mtime_ns, size) when first read, or None if it did not
+    exist}, without the files it wrote; and the environment variables it looked up."""
+    reads: dict[str, tuple | None] = {}
+    written, env = set(), set()
+    for line in trace_file.read_text(encoding="utf-8").splitlines():
+        kind, name, *stat = json.loads(line)
+        if kind == "read":
+            reads.setdefault(name, tuple(stat) if stat[0] is not None else None)
+        else:
+            (written if kind == "write" else env).add(name)
+    return {path: stat for path, stat in reads.items() if path not in written}, env
