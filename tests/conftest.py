@@ -87,20 +87,24 @@ def session_network_probe():
 def executed_notebook(tmp_path_factory):
     """The report notebook run once in a reduced (quick) build in a fresh kernel: (the
     executed notebook, the folder it wrote its figures and metrics into)."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import build_report
+    import nbformat
+
+    from tools import execute
 
     products = tmp_path_factory.mktemp("executed")
-    return build_report.execute(products, quick=True, timeout=600), products
+    nb, _ = execute.read_notebook(ROOT / "assignment1.ipynb")
+    executed = execute.run(nb, ROOT, products, True, 600, products.parent / "trace.jsonl")
+    return nbformat.from_dict(executed), products
 
 
 @pytest.fixture(scope="session")
 def report_pdf(executed_notebook, tmp_path_factory):
     """The report PDF of the session's executed notebook, built once: its path."""
-    import build_report  # on sys.path since executed_notebook
+    from tools import config, render
 
     pdf = tmp_path_factory.mktemp("report") / "assignment1.pdf"
-    pdf.write_bytes(build_report.pdf_bytes(executed_notebook[0], build_report.title_page()))
+    pdf.write_bytes(render.pdf_bytes(executed_notebook[0],
+                                     config.title_page(ROOT / "report.toml")))
     return pdf
 
 

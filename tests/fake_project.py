@@ -8,15 +8,13 @@ import json
 import os
 import shutil
 import struct
-import sys
 import zlib
 from pathlib import Path
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tools"))
-import build_report
-import report_cache
+from tools import cache, execute
+from tools.config import Project
 
 
 def tiny_png(width: int = 4, height: int = 3) -> bytes:
@@ -50,7 +48,7 @@ def notebook(prose: str = "The derivation in prose.") -> dict:
     ]}
 
 
-def make_project(root: Path, prose: str = "The derivation in prose.") -> build_report.Project:
+def make_project(root: Path, prose: str = "The derivation in prose.") -> Project:
     """A checkout with a notebook, the module it imports, a lock file and a title page."""
     root.mkdir(parents=True, exist_ok=True)
     write_notebook(root / "assignment1.ipynb", notebook(prose))
@@ -58,7 +56,7 @@ def make_project(root: Path, prose: str = "The derivation in prose.") -> build_r
     (root / "requirements.lock").write_text("numpy==2.0.0\n", encoding="utf-8")
     (root / "report.toml").write_text('group = "42"\nauthors = ["Ada Lovelace"]\n',
                                       encoding="utf-8")
-    return build_report.Project(root)
+    return Project(root)
 
 
 def write_notebook(path: Path, nb: dict) -> None:
@@ -80,24 +78,28 @@ def executed(nb: dict, answer: str = "The answer is **42**.") -> dict:
     return result
 
 
-def seed_cache(project: build_report.Project, quick: bool = False,
-               answer: str = "The answer is **42**.") -> report_cache.Key:
-    """Put a run of the project's current notebook in its cache, as a complete run would."""
-    nb, _ = build_report.read_notebook(project.root / "assignment1.ipynb")
-    key = report_cache.compute_key(project.root, nb, quick)
+def seed_cache(project: Project, quick: bool = False, answer: str = "The answer is **42**.",
+               files: tuple[str, ...] = ("helper.py",), env_names: tuple[str, ...] = ()) -> dict:
+    """Put a run of the project's current notebook in its cache, as a complete run that read
+    ``files`` (relative to the project, or absolute) and ``env_names`` would; its inputs."""
+    nb, _ = execute.read_notebook(project.root / "assignment1.ipynb")
+    env = execute.environment(project.build, quick)
+    reads = [str(project.root / name) for name in files]
+    inputs = cache.inputs(nb, reads, list(env_names), env, project.root)
     products = project.root / "products-of-the-run"
     shutil.rmtree(products, ignore_errors=True)
     (products / "figures").mkdir(parents=True)
     (products / "figures" / "rectangle.png").write_bytes(tiny_png())
     (products / "metrics.json").write_text('{"answer": 42}\n', encoding="utf-8")
-    report_cache.store(project.cache, key, executed(nb, answer), products)
+    cache.store(project.cache, quick, executed(nb, answer), products, reads, list(env_names),
+                inputs)
     shutil.rmtree(products)
-    return key
+    return inputs
 
 
 def copy_project(target: Path) -> Path:
-    """The real checkout's sources, tools, data and MNIST cache in ``target`` (no build/ but
-    that cache), so that builds there lock, cache and write nothing of the real one."""
+    """The real checkout's sources, tools and data in ``target`` (no build/), so that builds
+    there lock, cache and write nothing of the real one."""
     target.mkdir(parents=True)
     for path in ROOT.iterdir():
         if path.suffix in (".py", ".ipynb", ".toml", ".lock", ".txt"):
@@ -105,8 +107,6 @@ def copy_project(target: Path) -> Path:
     shutil.copytree(ROOT / "tools", target / "tools",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data", target / "data")
-    if (ROOT / "build" / "cache").is_dir():
-        shutil.copytree(ROOT / "build" / "cache", target / "build" / "cache")
     return target
 
 

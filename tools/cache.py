@@ -131,6 +131,8 @@ def lookup(cache: Path, quick: bool, nb: dict, env: dict[str, str],
     """(the entry, "", its inputs as they are now) on a hit; (None, why, {}) on a miss. A
     damaged or edited entry is a miss, never an error."""
     folder = entry_folder(cache, quick)
+    if not (folder / "entry.json").is_file():
+        return None, "no earlier run is cached", {}
     try:
         data = json.loads((folder / "entry.json").read_text(encoding="utf-8"))
         if (folder / "seal").read_text(encoding="ascii") != seal(folder):
@@ -142,8 +144,6 @@ def lookup(cache: Path, quick: bool, nb: dict, env: dict[str, str],
             return None, difference(data["inputs"], parts), {}
         if len(data["cells"]) != sum(c.get("cell_type") == "code" for c in nb["cells"]):
             return None, "the cached run is incomplete", {}
-    except FileNotFoundError:
-        return None, "no earlier run is cached", {}
     except (OSError, ValueError, KeyError, TypeError):
         return None, "the cached run is damaged", {}
     return Entry(folder, data), "", parts

@@ -11,9 +11,14 @@ import os
 import re
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tools import trace
 from tools.cli import UserError
+
+if TYPE_CHECKING:
+    import nbformat
+    from nbclient import NotebookClient
 
 
 def read_notebook(path: Path) -> tuple[dict, bytes]:
@@ -107,6 +112,18 @@ def end_processes(trace_file: Path) -> None:
     psutil.wait_procs(mine, timeout=10)
 
 
+def notebook_client(nb: nbformat.NotebookNode, root: Path, timeout: int) -> NotebookClient:
+    """An nbclient client whose kernel works in ``root``, records its reads when its
+    environment names a trace file, and is killed (with its process group) at the end."""
+    from nbclient import NotebookClient
+
+    return NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                          shutdown_kernel="immediate",
+                          extra_arguments=["--IPKernelApp.extensions=tools.trace",
+                                           "--IPKernelApp.log_level=ERROR"],
+                          resources={"metadata": {"path": str(root)}})
+
+
 def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
         trace_file: Path) -> dict:
     """``nb`` executed by a fresh kernel working in ``root``, which writes its files into
@@ -114,15 +131,10 @@ def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
     that a stop signal (KeyboardInterrupt here) ends it and its workers at once; UserError
     for a failure."""
     import nbformat
-    from nbclient import NotebookClient
     from nbformat.v4.rwbase import rejoin_lines
 
     node = rejoin_lines(nbformat.from_dict(nb))
-    client = NotebookClient(node, timeout=timeout, kernel_name="python3",
-                            record_timing=False, shutdown_kernel="immediate",
-                            extra_arguments=["--IPKernelApp.extensions=tools.trace",
-                                             "--IPKernelApp.log_level=ERROR"],
-                            resources={"metadata": {"path": str(root)}})
+    client = notebook_client(node, root, timeout)
     running: dict[str, int] = {}
     client.on_cell_start = lambda cell, cell_index: running.update(index=cell_index)
     env = {**environment(out_dir, quick), trace.VARIABLE: str(trace_file)}
