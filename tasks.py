@@ -13,11 +13,9 @@
     python tasks.py clean         remove build/ and tool caches
 
 Every command first sets up ``.venv`` from ``requirements.lock`` (again whenever the lock or
-pyproject.toml changes, or the Python running tasks.py is another version): ``.venv/bin/python``
-on Linux and macOS, ``.venv\\Scripts\\python.exe`` on Windows; one set-up at a time. The
-Makefile's targets are aliases of these commands. Extra arguments go to the command (after
-``test`` to pytest); paths in them are taken from the folder you are in
-(``cd tests && python ../tasks.py test test_models.py``).
+pyproject.toml changes, or another Python runs tasks.py); one set-up at a time. The Makefile's
+targets are aliases. Extra arguments go to the command (after ``test`` to pytest), paths taken
+from the folder you are in (``cd tests && python ../tasks.py test test_models.py``).
 """
 
 from __future__ import annotations
@@ -39,8 +37,7 @@ from tools.config import HANDIN_FILES
 ROOT = Path(__file__).resolve().parent
 
 VENV = ROOT / ".venv"
-#: The Pythons the README names; requirements.lock is compiled for all of them (CI installs
-#: it on the oldest and the newest with pip's --dry-run).
+#: The Pythons the README names; requirements.lock is compiled for all of them.
 MIN_PYTHON = (3, 10)
 NEWEST_PYTHON = (3, 13)
 #: What `clean` removes.

@@ -21,6 +21,8 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
+from tools import trace
+
 Job = tuple[Callable[..., Any], dict[str, Any]]
 
 
@@ -63,6 +65,7 @@ def side_by_side(jobs: Sequence[Job], processes: int | None = None) -> list[Any]
 
 
 def _start_worker(stop: Any) -> None:
+    trace.install_if_tracing()  # a build's cache records what its workers read too
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
     threadpool_limits(1)
     threading.Thread(target=_exit_when_stopped, args=(stop,), daemon=True).start()
