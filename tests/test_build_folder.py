@@ -20,10 +20,9 @@ import pytest
 from conftest import ROOT
 from fake_project import make_project, seed_cache, tiny_png
 
-sys.path.insert(0, str(ROOT / "tools"))
-import build_report
-import output_folder
-from output_folder import RECORD, BuildLock, FolderError, check_ours, listing
+from tools import output, render, report
+from tools.output import listing
+from tools.report import BUILDER, RECORD
 
 FAKE_PDF = b"%PDF-1.7 a stand-in for the rendered report"
 
@@ -40,12 +39,12 @@ def project(tmp_path, monkeypatch):
 @pytest.fixture
 def no_render(monkeypatch):
     """Skip pandoc and Typst: these tests are about files, not the PDF's content."""
-    monkeypatch.setattr(build_report, "render",
+    monkeypatch.setattr(render, "render",
                         lambda nb, title, work, web=True: ("<html>page</html>", FAKE_PDF))
 
 
 def run(project, out, *args):
-    return build_report.main(["--out", str(out), *args], project)
+    return report.main(["--out", str(out), *args], project)
 
 
 def one_line(err: str) -> str:
@@ -70,8 +69,8 @@ def test_a_build_writes_its_set_and_a_record_that_lists_every_product(project, t
     assert set(record["products"]) == set(names) - {RECORD}
     assert record["products"]["figures"] == {"rectangle.png": listing(out / "figures" /
                                                                       "rectangle.png")}
-    assert record["execution"]["cached"] is True
-    assert check_ours(out, names) == record  # the record proves every file
+    assert record["cached"] is True
+    assert output.check_ours(out, RECORD, BUILDER, names) == record  # it proves every file
 
 
 def test_out_into_a_folder_with_the_users_own_figures_and_metrics_touches_nothing(
@@ -90,10 +89,10 @@ def test_out_into_a_folder_with_the_users_own_figures_and_metrics_touches_nothin
 
 
 def previous_build(project, out, monkeypatch) -> dict:
-    monkeypatch.setattr(build_report, "render",
+    monkeypatch.setattr(render, "render",
                         lambda nb, title, work, web=True: ("<html>old</html>", b"%PDF old"))
-    assert build_report.main(["--out", str(out)], project) == 0
-    monkeypatch.setattr(build_report, "render",
+    assert report.main(["--out", str(out)], project) == 0
+    monkeypatch.setattr(render, "render",
                         lambda nb, title, work, web=True: ("<html>page</html>", FAKE_PDF))
     return snapshot(out)
 
@@ -127,11 +126,11 @@ def test_a_product_that_is_not_what_the_build_wrote_is_refused_never_followed(
     assert thesis.read_bytes() == b"%PDF my thesis"
     if before is not None:
         assert snapshot(out) == before
-    assert not list(out.glob(".staging-*"))
+    assert not (out / ".next").exists()
 
 
 @pytest.mark.parametrize(("record", "expected"), [
-    ('{"title": "Group 1", "pdf_sha256": "ab", "sources": {}}', "an earlier version"),
+    ('{"title": "Group 1", "pdf_sha256": "ab", "sources": {}}', "is not a record of this build"),
     ("not json", "is not a record of this build"),
     ('{"other": "tool"}', "is not a record of this build"),
 ])
@@ -154,7 +153,7 @@ def test_a_new_build_replaces_the_whole_previous_set(project, tmp_path, monkeypa
     assert (out / "assignment1.pdf").read_bytes() == FAKE_PDF
     record = json.loads((out / RECORD).read_text())
     assert record["pdf_sha256"] == hashlib.sha256(FAKE_PDF).hexdigest()
-    assert not list(out.glob(".staging-*"))
+    assert not (out / ".next").exists()
 
 
 def os_error(number: int, path: str = "the file") -> OSError:
@@ -163,7 +162,7 @@ def os_error(number: int, path: str = "the file") -> OSError:
 
 @pytest.mark.parametrize(("number", "expected"), [
     (errno.ENOSPC, "the disk is full"),
-    (errno.EROFS, "read-only file system"),
+    (errno.EROFS, "read-only"),
     (errno.EACCES, "permission denied"),
 ])
 def test_a_failed_write_keeps_the_previous_set_whole_with_one_line(
@@ -183,7 +182,7 @@ def test_a_failed_write_keeps_the_previous_set_whole_with_one_line(
     line = one_line(capsys.readouterr().err)
     assert expected in line and f"{out} keeps the previous report, unchanged" in line
     assert snapshot(out) == before
-    assert not list(out.glob(".staging-*"))
+    assert not (out / ".next").exists()
 
 
 @pytest.mark.parametrize("failing_rename", range(12))
@@ -202,30 +201,26 @@ def test_a_rename_failing_anywhere_in_the_swap_leaves_the_previous_set(
                 raise PermissionError(errno.EACCES, "Permission denied", str(target))
         return real(source, target)
 
-    monkeypatch.setattr(output_folder.os, "replace", replace)
+    monkeypatch.setattr(output.os, "replace", replace)
     capsys.readouterr()
-    assert run(project, out) == 1  # 12 renames: 6 products and the record out, then in
+    assert run(project, out) == 1  # 12 renames: the record and 5 products out, then in
     line = one_line(capsys.readouterr().err)
-    assert "close it if another program (a PDF viewer) has it open" in line
+    assert "permission denied" in line
     assert f"{out} keeps the previous report, unchanged" in line
     assert snapshot(out) == before
-    assert not list(out.glob(".staging-*"))
+    assert not (out / ".next").exists() and not (out / ".previous").exists()
 
 
 PUBLISH_AND_DIE = """
-import os, signal, sys
-sys.path.insert(0, {tools!r})
-import json, output_folder
+import os, signal
 from pathlib import Path
+from tools import output
 out = Path({out!r})
-staging = output_folder.Staging(out)
-(staging.new / "assignment1.pdf").write_bytes(b"%PDF new")
-(staging.new / "figures").mkdir()
-(staging.new / "figures" / "b.png").write_bytes(b"new figure")
-record = {{"builder": output_folder.BUILDER, "format": output_folder.RECORD_FORMAT,
-          "pdf_sha256": "new", "products": {{n: output_folder.listing(staging.new / n)
-                                             for n in ("assignment1.pdf", "figures")}}}}
-previous = output_folder.check_ours(out, ["assignment1.pdf", "figures"])
+new = output.aside(out, "assignment1.json")
+(new / "assignment1.pdf").write_bytes(b"%PDF new")
+(new / "figures").mkdir()
+(new / "figures" / "b.png").write_bytes(b"new figure")
+output.check_ours(out, "assignment1.json", "test", ["assignment1.pdf", "figures"])
 real, count = os.replace, [0]
 def replace(source, target):
     if Path(target).parent == out or Path(source).parent == out:
@@ -233,8 +228,8 @@ def replace(source, target):
         if count[0] > {renames}:
             os.kill(os.getpid(), signal.SIGKILL)
     return real(source, target)
-output_folder.os.replace = replace
-output_folder.publish(staging, record, previous)
+output.os.replace = replace
+output.publish(out, "assignment1.json", {{"builder": "test", "pdf": "new"}})
 """
 
 
@@ -243,95 +238,58 @@ def old_set(out: Path) -> None:
     (out / "figures" / "a.png").write_bytes(b"old figure")
     (out / "assignment1.pdf").write_bytes(b"%PDF old")
     (out / "metrics.json").write_text("{}")  # in the old set only
-    record = {"builder": output_folder.BUILDER, "format": output_folder.RECORD_FORMAT,
-              "pdf_sha256": "old", "products": {n: listing(out / n) for n in
-                                                 ("assignment1.pdf", "figures",
-                                                  "metrics.json")}}
-    (out / RECORD).write_text(json.dumps(record))
+    products = {n: listing(out / n) for n in ("assignment1.pdf", "figures", "metrics.json")}
+    (out / RECORD).write_text(json.dumps({"builder": "test", "pdf": "old",
+                                          "products": products}))
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
 @pytest.mark.parametrize("renames", range(8))
 def test_a_swap_killed_midway_is_finished_by_the_next_build(tmp_path, renames):
-    """A process killed (SIGKILL) after any number of the swap's renames: the next build's
-    recovery leaves exactly the new set, and no staging folder."""
+    """A process killed (SIGKILL) after any number of the swap's renames: the next build
+    leaves exactly the new set, nothing of the old one, no leftovers."""
     out = tmp_path / "out"
     old_set(out)
-    script = PUBLISH_AND_DIE.format(tools=str(ROOT / "tools"), out=str(out), renames=renames)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
-    killed = result.returncode == -signal.SIGKILL
-    lines = output_folder.recover(out)
+    script = PUBLISH_AND_DIE.format(out=str(out), renames=renames)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
+                            cwd=ROOT)
+    # 7 renames: the record and the 3 old products out, the 2 new ones in, the record last
+    assert result.returncode == (-signal.SIGKILL if renames < 7 else 0), result.stderr
+    output.aside(out, RECORD)
+    output.discard(out, RECORD)
     record = json.loads((out / RECORD).read_text())
-    names = sorted(p.name for p in out.iterdir())
-    assert not list(out.glob(".staging-*"))
-    assert names == ["assignment1.json", "assignment1.pdf", "figures"]
-    assert record["pdf_sha256"] == "new" and (out / "assignment1.pdf").read_bytes() == b"%PDF new"
+    assert sorted(p.name for p in out.iterdir()) == ["assignment1.json", "assignment1.pdf",
+                                                     "figures"]
+    assert record["pdf"] == "new" and (out / "assignment1.pdf").read_bytes() == b"%PDF new"
     assert [p.name for p in (out / "figures").iterdir()] == ["b.png"]
-    # the swap has 7 renames (4 out, 3 in): killed before any, the journal already lets the
-    # next build finish it; after all 7 the process ends on its own
-    assert killed == (renames < 7) and bool(lines) == killed, (result, lines)
-
-
-def test_staging_of_a_dead_build_is_removed_and_of_a_running_one_kept(tmp_path):
-    out = tmp_path / "out"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    (out / f".staging-{dead}-abc" / "new").mkdir(parents=True)
-    (out / f".staging-{os.getppid()}-def").mkdir()  # a live process (pytest's parent)
-    (out / "figures").mkdir()  # not a staging folder: never touched
-    assert output_folder.recover(out) == []
-    assert sorted(p.name for p in out.iterdir()) == [f".staging-{os.getppid()}-def", "figures"]
 
 
 # --- One build at a time ------------------------------------------------------------------
 
 HOLD_LOCK = """
 import sys, time
-sys.path.insert(0, {tools!r})
 from pathlib import Path
-from output_folder import BuildLock
-with BuildLock(Path({path!r})):
+from tools import report
+from tools.config import Project
+with report.locked(Project(Path({root!r}))):
     print("locked", flush=True)
     time.sleep(60)
 """
 
 
-def test_a_second_build_refuses_naming_the_first_ones_pid(tmp_path):
-    path = tmp_path / ".build.lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.format(tools=str(ROOT / "tools"),
-                                                                        path=str(path))],
-                              stdout=subprocess.PIPE, text=True)
+def test_a_second_build_refuses_naming_the_first_ones_pid(project, tmp_path, no_render, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK.format(root=str(project.root))],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        assert path.read_text().splitlines()[0] == str(holder.pid)  # the pid, plain text
-        with pytest.raises(FolderError) as info:
-            BuildLock(path).acquire()
-        assert str(info.value).startswith(f"another build is running here (pid {holder.pid})")
+        assert run(project, tmp_path / "out") == 1
+        assert one_line(capsys.readouterr().err) == (
+            f"another build is running here (pid {holder.pid}): wait for it to finish or stop "
+            f"it, then build again")
     finally:
         holder.kill()
         holder.wait()
-    with BuildLock(path):  # the OS dropped the killed holder's lock: no stale lock blocks
-        assert path.read_text().strip() == str(os.getpid())
-    assert not path.exists()  # released: gone
-
-
-def test_the_lock_refuses_a_symbolic_link(tmp_path):
-    target = tmp_path / "precious.txt"
-    target.write_text("keep")
-    (tmp_path / ".build.lock").symlink_to(target)
-    with pytest.raises(FolderError, match="is a symbolic link"):
-        BuildLock(tmp_path / ".build.lock").acquire()
-    assert target.read_text() == "keep"
-
-
-def test_a_build_waits_for_no_one_while_another_holds_the_checkout(project, tmp_path,
-                                                                   no_render, capsys):
-    out = tmp_path / "out"
-    with BuildLock(project.lock):
-        assert run(project, out) == 1
-    assert one_line(capsys.readouterr().err).startswith(
-        f"another build is running here (pid {os.getpid()})")
-    assert not out.exists() or not any(out.iterdir())
+    assert run(project, tmp_path / "out") == 0  # the OS dropped the killed holder's lock
 
 
 # --- One line for every bad input ---------------------------------------------------------
@@ -388,7 +346,7 @@ def test_a_bug_in_the_build_is_still_one_line_and_keeps_the_previous_set(
     def broken(nb, title, work, web=True):
         return 1 / 0
 
-    monkeypatch.setattr(build_report, "render", broken)
+    monkeypatch.setattr(render, "render", broken)
     capsys.readouterr()
     assert run(project, out) == 1
     line = one_line(capsys.readouterr().err)
@@ -405,9 +363,9 @@ def test_any_console_encoding_with_cjk_paths_and_names(tmp_path):
                                               encoding="utf-8")
     seed_cache(project)
     out = tmp_path / "出力"
-    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'tools')!r}); import build_report; "
-              f"from pathlib import Path; sys.exit(build_report.main(['--out', {str(out)!r}], "
-              f"build_report.Project(Path({str(project.root)!r}))))")
+    script = (f"import sys; from pathlib import Path; from tools import report; "
+              f"from tools.config import Project; sys.exit(report.main(['--out', {str(out)!r}], "
+              f"Project(Path({str(project.root)!r}))))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSIGNMENT1_")}
     env["PYTHONIOENCODING"] = "cp1252"
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
@@ -422,24 +380,27 @@ def test_any_console_encoding_with_cjk_paths_and_names(tmp_path):
 
 def test_interrupted_before_the_swap_keeps_the_previous_set(project, tmp_path, monkeypatch,
                                                             capsys):
-    """A stop signal anywhere before the swap (here: while rendering) ends with one line
-    saying the folder keeps its previous report, and leaves no staging folder."""
+    """Ctrl-C anywhere before the swap (here: while rendering) ends with one line saying the
+    folder keeps its previous report, and leaves no .next folder; then the interrupt goes on
+    to whatever runs the build (here pytest: a KeyboardInterrupt), so that an in-process
+    build never swallows a stop."""
     out = tmp_path / "out"
     before = previous_build(project, out, monkeypatch)
 
     def interrupted(nb, title, work, web=True):
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)  # the handler raises before this ends
-        raise AssertionError("SIGTERM did not stop the build")
+        raise AssertionError("SIGINT did not stop the build")
 
-    monkeypatch.setattr(build_report, "render", interrupted)
+    monkeypatch.setattr(render, "render", interrupted)
     capsys.readouterr()
-    assert run(project, out) == 128 + signal.SIGTERM
+    with pytest.raises(KeyboardInterrupt):
+        run(project, out)
     line = one_line(capsys.readouterr().err)
     assert line == f"report: interrupted; {out} keeps the previous report, unchanged"
     assert snapshot(out) == before
-    assert not list(out.glob(".staging-*"))
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handlers are put back
+    assert not (out / ".next").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_a_read_only_checkout_gets_one_line_naming_build(project, tmp_path, monkeypatch,
@@ -448,12 +409,12 @@ def test_a_read_only_checkout_gets_one_line_naming_build(project, tmp_path, monk
     real = os.open
 
     def read_only(path, *args, **kwargs):
-        if Path(path) == project.lock:
+        if Path(path) == project.build / ".build.lock":
             raise os_error(errno.EROFS, str(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(output_folder.os, "open", read_only)
+    monkeypatch.setattr(os, "open", read_only)
     assert run(project, tmp_path / "out") == 1
     line = one_line(capsys.readouterr().err)
-    assert line.startswith(f"{project.build} cannot be written (a read-only file system)")
+    assert line.startswith(f"{project.build} cannot be written (") and "read-only" in line
     assert "make the checkout writable" in line
