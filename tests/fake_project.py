@@ -4,6 +4,7 @@ the execution cache by hand (so a build runs without a kernel), and a copy of th
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -123,4 +124,17 @@ def processes_mentioning(text: str) -> list[str]:
             continue
         if text in cmdline:
             found.append(f"{entry.name}: {cmdline.strip()}")
+    return found
+
+
+def run_processes(tmp: Path) -> list[str]:
+    """The processes of builds whose trace file lies in ``tmp``: their kernels and the
+    workers those started (found by the environment they inherit)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("ASSIGNMENT1_TRACE", "").startswith(str(tmp)):
+                found.append(f"{process.pid}: {' '.join(process.cmdline())}")
     return found

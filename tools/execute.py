@@ -5,6 +5,7 @@ however the run ends, and turns a failure into one line naming the cell by its t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -145,6 +146,11 @@ def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
             client.execute(env=env)
         except BaseException as exc:  # reported in the calling thread
             failed.append(exc)
+            loop = asyncio.get_event_loop()  # nbclient's, for this thread
+            pending = asyncio.all_tasks(loop)  # output pollers a failed cell leaves
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
     thread = threading.Thread(target=execute, name="notebook", daemon=True)
     thread.start()
