@@ -1,4 +1,5 @@
-"""The report as a Jupyter export format (Report_PDF): the CLI and a real Jupyter server."""
+"""The report as a Jupyter export format (Report_PDF): the CLI and a real Jupyter server, always
+from the notebook's own checkout."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from fake_project import code_cell, copy_project, markdown_cell, run_processes
 from helpers import free_port
-
-sys.path.insert(0, str(ROOT / "tools"))
-import build_report
 from test_notebook import HEADINGS
 from test_report_build import pdf_text
+
+from tools import config, render
 
 pytestmark = pytest.mark.slow
 #: The exporter's entry-point name (pyproject.toml): `--to` and JupyterLab's menu label.
@@ -27,11 +28,17 @@ TITLE_ENV = {"ASSIGNMENT1_GROUP": "42", "ASSIGNMENT1_AUTHORS": "Ada Lovelace; Al
 
 
 @pytest.fixture(scope="module")
-def executed(executed_notebook, tmp_path_factory):
-    """The quick-built notebook saved as an .ipynb with outputs."""
+def checkout(tmp_path_factory):
+    """Another checkout of the project (the exporter comes from this one's .venv)."""
+    return copy_project(tmp_path_factory.mktemp("other") / "assignment1")
+
+
+@pytest.fixture(scope="module")
+def executed(executed_notebook, checkout):
+    """The quick-built notebook saved with its outputs in that checkout."""
     import nbformat
 
-    path = tmp_path_factory.mktemp("saved") / "assignment1.ipynb"
+    path = checkout / "executed.ipynb"
     nbformat.write(executed_notebook[0], path)
     return path
 
@@ -41,7 +48,7 @@ def assert_is_the_report(pdf: bytes, where: Path) -> None:
     text, sizes = pdf_text(where)
     assert pdf.startswith(b"%PDF-") and len(sizes) > 5
     first_page = text.split("Task 1a")[0]
-    assert build_report.TITLE in first_page and "Group 42" in first_page
+    assert config.TITLE in first_page and "Group 42" in first_page
     assert "Ada Lovelace" in first_page
     for heading in HEADINGS:
         assert heading in text, f"{heading} is missing from the exported PDF"
@@ -53,14 +60,15 @@ def test_the_cli_export_is_the_make_report_pdf(executed, tmp_path, monkeypatch):
                              FORMAT, str(executed), "--output-dir", str(tmp_path)],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    exported = (tmp_path / "assignment1.pdf").read_bytes()
+    exported = (tmp_path / "executed.pdf").read_bytes()
     assert_is_the_report(exported, tmp_path / "check.pdf")
     import nbformat
 
     for key, value in TITLE_ENV.items():
         monkeypatch.setenv(key, value)
     nb = nbformat.read(executed, as_version=4)
-    assert exported == build_report.pdf_bytes(nb, build_report.title_page())  # the same bytes
+    title = config.title_page(executed.parent / "report.toml")
+    assert exported == render.pdf_bytes(nb, title)  # the same bytes
 
 
 def project_entries() -> set[str]:
@@ -80,33 +88,71 @@ def nbconvert(notebook: Path, where: Path, env: dict, *options: str) -> subproce
 def test_the_cli_runs_a_notebook_that_has_not_run_from_any_folder(tmp_path):
     """The committed notebook has no outputs: the exporter executes it (here: always, with
     fresh=True), as `python tasks.py report` does, from a folder outside the project, and
-    leaves nothing in the project (its kernel's connection lives in a temporary folder)."""
+    leaves nothing in the project outside build/."""
     before = project_entries()
     env = {**os.environ, **TITLE_ENV, "ASSIGNMENT1_QUICK": "1", "TMPDIR": str(tmp_path)}
     child = nbconvert(ROOT / "assignment1.ipynb", tmp_path, env,
                       "--ReportPDFExporter.fresh=True")
     _, stderr = child.communicate(timeout=600)
     assert child.returncode == 0, stderr
+    assert f"building the report in the notebook's checkout {ROOT} (its modules" in stderr
     assert "executing the notebook (--fresh)" in stderr
     assert_is_the_report((tmp_path / "out" / "assignment1.pdf").read_bytes(),
                          tmp_path / "check.pdf")
     assert project_entries() == before
-    assert not list(tmp_path.glob("assignment1-kernel-*"))
+    assert run_processes(tmp_path) == []
 
 
-def failing_notebook(folder: Path, code: str) -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Task 1a"),
-                                         nbformat.v4.new_code_cell(code)])
-    path = folder / "failing.ipynb"
-    nbformat.write(nb, path)
-    return path
+def probe_notebook(folder: Path, code: str, name: str = "probe.ipynb") -> Path:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [markdown_cell("# Task 1a"), code_cell(code)]}
+    (folder / name).write_text(json.dumps(nb), encoding="utf-8")
+    return folder / name
 
 
-def test_a_failing_notebook_is_one_line_from_the_cli(tmp_path):
+def test_a_notebook_of_another_checkout_is_built_there(checkout, tmp_path):
+    """This checkout's exporter on the other one's notebook: the other's modules, cache and
+    build folder, and it says so."""
+    (checkout / "which_checkout.py").write_text("WHERE = 'the other checkout 8146'\n",
+                                                encoding="utf-8")
+    notebook = probe_notebook(checkout, "from IPython.display import Markdown, display\n"
+                                        "import which_checkout\n"
+                                        "display(Markdown(which_checkout.WHERE))")
     env = {**os.environ, **TITLE_ENV, "TMPDIR": str(tmp_path)}
-    child = nbconvert(failing_notebook(tmp_path, "1 / 0"), tmp_path, env)
+    child = nbconvert(notebook, tmp_path, env)
+    _, stderr = child.communicate(timeout=600)
+    assert child.returncode == 0, stderr
+    assert f"building the report in the notebook's checkout {checkout} (its modules" in stderr
+    assert "the other checkout 8146" in pdf_text(tmp_path / "out" / "probe.pdf")[0]
+    assert (checkout / "build" / "report-cache" / "full" / "entry.json").is_file()
+
+
+def test_a_notebook_outside_any_checkout_is_refused_in_one_line(tmp_path):
+    env = {**os.environ, **TITLE_ENV, "TMPDIR": str(tmp_path)}
+    child = nbconvert(probe_notebook(tmp_path, "1 + 1"), tmp_path, env)
+    _, stderr = child.communicate(timeout=300)
+    assert child.returncode == 1
+    assert stderr.strip().splitlines()[-1] == (
+        f"{tmp_path} is not in a checkout of the assignment (no tasks.py and tools/ in it or "
+        f"above it): open the notebook from its project folder"), stderr
+    assert "Traceback" not in stderr
+
+
+def test_the_format_spelled_in_another_case_is_one_line(tmp_path):
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    child = subprocess.Popen([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to",
+                              "report_pdf", str(ROOT / "assignment1.ipynb")], cwd=tmp_path,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, stderr = child.communicate(timeout=300)
+    assert child.returncode == 1 and "Traceback" not in stderr
+    assert stderr.strip().splitlines() == [
+        'nbconvert: no export format "report_pdf": the report\'s is spelled Report_PDF '
+        '(jupyter nbconvert --to Report_PDF NOTEBOOK)'], stderr
+
+
+def test_a_failing_notebook_is_one_line_from_the_cli(checkout, tmp_path):
+    env = {**os.environ, **TITLE_ENV, "TMPDIR": str(tmp_path)}
+    child = nbconvert(probe_notebook(checkout, "1 / 0", "failing.ipynb"), tmp_path, env)
     _, stderr = child.communicate(timeout=600)
     assert child.returncode == 1
     last = stderr.strip().splitlines()[-1]
@@ -116,14 +162,12 @@ def test_a_failing_notebook_is_one_line_from_the_cli(tmp_path):
     assert not (tmp_path / "out" / "failing.pdf").exists()
 
 
-@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the kernel in /proc")
-def test_ctrl_c_during_the_cli_export_is_one_line_and_stops_the_kernel(tmp_path):
-    from fake_project import processes_mentioning
-
+def test_ctrl_c_during_the_cli_export_is_one_line_and_stops_the_kernel(checkout, tmp_path):
     env = {**os.environ, **TITLE_ENV, "TMPDIR": str(tmp_path)}
-    child = nbconvert(failing_notebook(tmp_path, "import time\ntime.sleep(120)"), tmp_path, env)
+    child = nbconvert(probe_notebook(checkout, "import time\ntime.sleep(120)", "sleeping.ipynb"),
+                      tmp_path, env)
     deadline = time.monotonic() + 120
-    while not any("ipykernel" in p for p in processes_mentioning(str(tmp_path))):
+    while not any("ipykernel" in p for p in run_processes(tmp_path)):
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
         time.sleep(0.2)
     time.sleep(1)
@@ -134,9 +178,9 @@ def test_ctrl_c_during_the_cli_export_is_one_line_and_stops_the_kernel(tmp_path)
                                                       "written"), stderr
     assert "Traceback" not in stderr
     deadline = time.monotonic() + 15
-    while processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+    while run_processes(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert processes_mentioning(str(tmp_path)) == []
+    assert run_processes(tmp_path) == []
 
 
 def test_a_jupyter_server_lists_and_serves_the_export(executed, tmp_path):

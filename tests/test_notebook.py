@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 
 import pytest
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tools"))
-import build_report
+from tools import config, execute, render
 
 NOTEBOOK = ROOT / "assignment1.ipynb"
 HEADINGS = ["Task 1a", "Task 1b", "Task 2a", "Task 2b", "Task 2c", "Task 2d", "Task 2e",
@@ -151,14 +149,13 @@ def test_cells_rerun_in_any_order_show_the_same_text_and_figures(executed_notebo
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    with build_report.notebook_environment(tmp_path, quick=True):
-        client = build_report.notebook_client(nb, timeout=600)
-        with client.setup_kernel():
-            for index, cell in enumerate(nb.cells):
-                client.execute_cell(cell, index)
-            first = {i: (cell_texts(nb.cells[i]), cell_pictures(nb.cells[i])) for i in code}
-            for index in reversed(code[1:]):
-                client.execute_cell(nb.cells[index], index)
+    client = execute.notebook_client(nb, ROOT, timeout=600)
+    with client.setup_kernel(env=execute.environment(tmp_path, quick=True)):
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        first = {i: (cell_texts(nb.cells[i]), cell_pictures(nb.cells[i])) for i in code}
+        for index in reversed(code[1:]):
+            client.execute_cell(nb.cells[index], index)
     for index in code[1:]:
         assert cell_texts(nb.cells[index]) == first[index][0], f"cell {index}'s text changed"
         assert cell_pictures(nb.cells[index]) == first[index][1], f"cell {index}'s figure changed"
@@ -175,7 +172,7 @@ def test_the_report_fits_nine_pages(executed_notebook, tmp_path):
     from test_report_build import pdf_text
 
     pdf = tmp_path / "report.pdf"
-    pdf.write_bytes(build_report.pdf_bytes(executed_notebook[0], build_report.title_page()))
+    pdf.write_bytes(render.pdf_bytes(executed_notebook[0], config.title_page(ROOT / "report.toml")))
     from pypdf import PdfReader
 
     pages = [page.extract_text() for page in PdfReader(str(pdf)).pages]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tools"))
-import build_report
+from tools import config, render, report
+from tools.cli import UserError
 
 
 def math_notebook():
@@ -38,22 +38,22 @@ def pdf_text(pdf_path) -> tuple[str, list]:
             [(float(p.mediabox.width), float(p.mediabox.height)) for p in reader.pages])
 
 
-def render(nb, title, folder):
+def render_in(nb, title, folder):
     """The web page and the PDF of ``nb``, rendered in ``folder``."""
     work = folder / "render"
     work.mkdir()
-    return build_report.render(nb, title, work)
+    return render.render(nb, title, work)
 
 
 @pytest.mark.slow
 def test_html_has_mathml_the_title_and_loads_nothing_from_the_network(tmp_path, monkeypatch):
     monkeypatch.setenv("ASSIGNMENT1_GROUP", "42")
     monkeypatch.setenv("ASSIGNMENT1_AUTHORS", "Ada <Lovelace>; Alan & Turing")
-    page, pdf = render(math_notebook(), build_report.title_page(), tmp_path)
+    page, pdf = render_in(math_notebook(), config.title_page(ROOT / "report.toml"), tmp_path)
     assert page.count("<math") == 3 and "<mtable" in page
     visible = visible_text(page)  # the TeX is kept only as MathML's hidden annotation
     assert "$$" not in visible and "\\frac" not in visible
-    assert build_report.remote_resources(page) == []
+    assert render.remote_resources(page) == []
     assert "Group 42" in page and "Ada &lt;Lovelace&gt;" in page and "Alan &amp; Turing" in page
     assert pdf.startswith(b"%PDF-")
 
@@ -73,40 +73,45 @@ def test_a_failed_pdf_keeps_the_previous_report_whole(tmp_path, monkeypatch, cap
     monkeypatch.undo()  # the real rendering again, but for Typst:
 
     def failing_typst(work, body, files, title):
-        raise build_report.BuildError("Typst could not build the PDF (test)")
+        raise UserError("Typst could not build the PDF (test)")
 
-    monkeypatch.setattr(build_report, "compile_pdf", failing_typst)
+    monkeypatch.setattr(render, "compile_pdf", failing_typst)
     capsys.readouterr()
-    assert build_report.main(["--out", str(out)], project) == 1
+    assert report.main(["--out", str(out)], project) == 1
     err = capsys.readouterr().err
     assert err.strip() == (f"Typst could not build the PDF (test); {out} keeps the previous "
                            f"report, unchanged")
-    assert snapshot(out) == before and not list(out.glob(".staging-*"))
+    assert snapshot(out) == before and not (out / ".next").exists()
 
 
 def test_group_and_authors_from_config_or_environment(tmp_path, monkeypatch):
-    config = tmp_path / "report.toml"
-    config.write_text('group = "42"\nauthors = ["Ada Lovelace", "Alan Turing"]\n')
+    path = tmp_path / "report.toml"
+    path.write_text('group = "42"\nauthors = ["Ada Lovelace", "Alan Turing"]\n')
     monkeypatch.delenv("ASSIGNMENT1_GROUP", raising=False)
     monkeypatch.delenv("ASSIGNMENT1_AUTHORS", raising=False)
-    title = build_report.title_page(config)
+    title = config.title_page(path)
     assert (title.group, title.authors, title.placeholder) == (
         "Group 42", ["Ada Lovelace", "Alan Turing"], False)
     monkeypatch.setenv("ASSIGNMENT1_AUTHORS", "Grace Hopper; Edsger Dijkstra")
     monkeypatch.setenv("ASSIGNMENT1_GROUP", "Group 7")  # the environment wins over the file
-    title = build_report.title_page(config)
+    title = config.title_page(path)
     assert title.group == "Group 7" and title.authors == ["Grace Hopper", "Edsger Dijkstra"]
     for given, printed in [("Gruppe 42", "Gruppe 42"), ("Team 7", "Team 7"), ("7b", "Group 7b"),
                            ("A3", "Group A3"), ("123456", "Group 123456"), ("group7", "group7"),
                            ("Blue", "Blue")]:
         monkeypatch.setenv("ASSIGNMENT1_GROUP", given)  # a label is printed as given
-        assert build_report.title_page(config).group == printed
-    config.write_text('group = ""\nauthors = []\n')
+        assert config.title_page(path).group == printed
+    path.write_text('group = ""\nauthors = []\n')
     monkeypatch.delenv("ASSIGNMENT1_AUTHORS")
     monkeypatch.delenv("ASSIGNMENT1_GROUP")
-    title = build_report.title_page(config)
+    title = config.title_page(path)
     assert title.placeholder and "report.toml" in title.group
     assert "report.toml" in title.authors[0]  # a visible placeholder
+    path.write_text('group = "42"\nauthors = []\n')  # a real group, placeholder names
+    title = config.title_page(path)
+    assert title.placeholder and title.group == "Group 42" and "report.toml" in title.authors[0]
+    path.write_text('group = ""\nauthors = ["Ada Lovelace"]\n')
+    assert config.title_page(path).placeholder
 
 
 @pytest.mark.parametrize(("content", "expected"), [
@@ -122,21 +127,21 @@ def test_group_and_authors_from_config_or_environment(tmp_path, monkeypatch):
 def test_a_bad_report_toml_gets_one_clear_message(tmp_path, monkeypatch, content, expected):
     monkeypatch.delenv("ASSIGNMENT1_GROUP", raising=False)
     monkeypatch.delenv("ASSIGNMENT1_AUTHORS", raising=False)
-    config = tmp_path / "report.toml"
-    config.write_bytes(content)
-    with pytest.raises(build_report.BuildError) as info:
-        build_report.title_page(config)
+    path = tmp_path / "report.toml"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as info:
+        config.title_page(path)
     message = str(info.value)
-    assert str(config) in message and expected in message and "\n" not in message
+    assert str(path) in message and expected in message and "\n" not in message
 
 
 def test_a_report_toml_saved_with_a_bom_is_read(tmp_path, monkeypatch):
     """Windows Notepad may save UTF-8 with a byte-order mark."""
     monkeypatch.delenv("ASSIGNMENT1_GROUP", raising=False)
     monkeypatch.delenv("ASSIGNMENT1_AUTHORS", raising=False)
-    config = tmp_path / "report.toml"
-    config.write_bytes(b"\xef\xbb\xbf" + 'group = "42"\nauthors = ["Åse Ørn"]\n'.encode())
-    title = build_report.title_page(config)
+    path = tmp_path / "report.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + 'group = "42"\nauthors = ["Åse Ørn"]\n'.encode())
+    title = config.title_page(path)
     assert (title.group, title.authors) == ("Group 42", ["Åse Ørn"])
 
 
@@ -145,8 +150,9 @@ def test_a_bad_report_toml_stops_make_report_before_the_notebook_runs(tmp_path):
     """One line, no traceback, nothing executed (the check runs first)."""
     (tmp_path / "report.toml").write_text('authors = "one name"\n')
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "build_report.py"), "--out", str(tmp_path / "b"),
-         "--config", str(tmp_path / "report.toml")], capture_output=True, text=True, timeout=120)
+        [sys.executable, "-m", "tools.report", "--out", str(tmp_path / "b"),
+         "--config", str(tmp_path / "report.toml")], capture_output=True, text=True, timeout=120,
+        cwd=ROOT)
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().count("\n") == 0 and "authors must be a list" in result.stderr
     assert not (tmp_path / "b" / "assignment1.ipynb").exists()
@@ -159,25 +165,25 @@ NAMES = ["Ola & Kari_Nordmann", "Per {Jr} \\ 100% $5 #1 ^~", "Øyvind Æsir Łuk
 @pytest.mark.slow
 def test_the_pdf_is_a4_with_any_names_literally_on_the_title_page(tmp_path, monkeypatch):
     """Built with no TeX and no pandoc on PATH: only the virtual environment's Python."""
-    config = tmp_path / "report.toml"
+    path = tmp_path / "report.toml"
     toml_names = ", ".join(json.dumps(n, ensure_ascii=False) for n in NAMES)
-    config.write_text(f'group = "42"\nauthors = [{toml_names}]\n', encoding="utf-8")
+    path.write_text(f'group = "42"\nauthors = [{toml_names}]\n', encoding="utf-8")
     nb_path = tmp_path / "math.ipynb"
     import nbformat
 
     nbformat.write(math_notebook(), nb_path)
-    script = (f"import sys; sys.path.insert(0, {str(ROOT / 'tools')!r}); import build_report, "
-              f"json; from pathlib import Path; work = Path({str(tmp_path / 'work')!r}); "
+    script = (f"import json; from pathlib import Path; from tools import config, render; "
+              f"work = Path({str(tmp_path / 'work')!r}); "
               f"work.mkdir(); nb = json.loads(Path({str(nb_path)!r}).read_text()); "
-              f"title = build_report.title_page(Path({str(config)!r})); "
-              f"page, pdf = build_report.render(nb, title, work); "
+              f"title = config.title_page(Path({str(path)!r})); "
+              f"page, pdf = render.render(nb, title, work); "
               f"Path({str(tmp_path / 'assignment1.pdf')!r}).write_bytes(pdf)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSIGNMENT1_")}
     env["PATH"] = str(Path(sys.executable).parent)  # no xelatex, no pandoc, no typst binary
     for tool in ("xelatex", "pandoc", "typst"):
         assert shutil.which(tool, path=env["PATH"]) is None
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     text, sizes = pdf_text(tmp_path / "assignment1.pdf")
     assert all(abs(w - 595.28) < 0.5 and abs(h - 841.89) < 0.5 for w, h in sizes)  # A4
@@ -202,8 +208,8 @@ def test_html_maths_renders_offline_in_a_real_browser(tmp_path, monkeypatch):
         html_path = built  # the real report, when `python tasks.py report` has run
     else:
         html_path = tmp_path / "assignment1.html"
-        html_path.write_text(render(math_notebook(), build_report.title_page(), tmp_path)[0],
-                             encoding="utf-8")
+        html_path.write_text(render_in(math_notebook(), config.title_page(ROOT / "report.toml"),
+                                       tmp_path)[0], encoding="utf-8")
     screenshot = ROOT / "build" / "browser" / "assignment1-offline.png"
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     offline = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -249,13 +255,13 @@ def visible_text(dom: str) -> str:
 def test_make_report_refuses_a_build_path_that_is_a_file(tmp_path):
     out = tmp_path / "build"
     out.write_text("not a folder")
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "build_report.py"), "--out",
-                             str(out)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "tools.report", "--out", str(out)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 1 and "is not a folder" in result.stderr
     assert out.read_text() == "not a folder"  # the user's file is untouched
     assert "Traceback" not in result.stderr
 
 
 def test_characters_no_font_can_show_are_named():
-    assert build_report.missing_glyphs("Ola Łukasz 李") == []  # IPAexGothic has the CJK one
-    assert build_report.missing_glyphs("Ada \u0378") == ["\u0378"]  # unassigned: no font has it
+    assert render.missing_glyphs("Ola Łukasz 李") == []  # IPAexGothic has the CJK one
+    assert render.missing_glyphs("Ada \u0378") == ["\u0378"]  # unassigned: no font has it

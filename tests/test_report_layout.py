@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-
-sys.path.insert(0, str(ROOT / "tools"))
-import build_report
 from test_notebook import HEADINGS
+
+from tools import render as build_report
 
 TASK_HEADING = re.compile(r"Task (\d[a-e]):")
 CAPTION = re.compile(r"(?:Figure|Table)\s(\d+):\s*(?:Task (\d[a-e])\b)?")

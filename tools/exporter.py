@@ -25,6 +25,35 @@ from traitlets import Bool, Integer
 from tools import cli, report
 
 
+FORMAT = "Report_PDF"
+
+
+def _unknown_formats_in_one_line() -> None:
+    """nbconvert's command line imports every exporter while it starts; there, a format it
+    cannot find (``--to report_pdf``) is then one line instead of a traceback."""
+    if "nbconvert.nbconvertapp" not in sys.modules:  # not nbconvert's command line
+        return
+    previous = sys.excepthook
+
+    def hook(kind: type, error: BaseException, trace: object) -> None:
+        if kind.__name__ != "ExporterNameError":
+            return previous(kind, error, trace)
+        from nbconvert.nbconvertapp import NbConvertApp
+
+        asked = NbConvertApp.instance().export_format
+        if asked.lower() == FORMAT.lower():
+            print(f'nbconvert: no export format "{asked}": the report\'s is spelled {FORMAT} '
+                  f"(jupyter nbconvert --to {FORMAT} NOTEBOOK)", file=sys.stderr)
+        else:
+            print(f"nbconvert: {error}", file=sys.stderr)
+        return None
+
+    sys.excepthook = hook
+
+
+_unknown_formats_in_one_line()
+
+
 class ReportPDFExporter(Exporter):
     """The assignment's report PDF (A4, title page, code hidden) from a notebook."""
 
