@@ -71,6 +71,9 @@ def test_a_build_writes_its_set_and_a_record_that_lists_every_product(project, t
                                                                       "rectangle.png")}
     assert record["cached"] is True
     assert output.check_ours(out, RECORD, BUILDER, names) == record  # it proves every file
+    # what the hand-in compares: every file of the checkout the run read, and the hand-in's
+    assert set(record["sources"]) == {"helper.py", *report.ALWAYS_SOURCES, "assignment1.ipynb",
+                                      "report.toml"}
 
 
 def test_out_into_a_folder_with_the_users_own_figures_and_metrics_touches_nothing(

@@ -11,10 +11,9 @@ server.
    it first and gives the PDF too.
 
 Each case works in a copy of the checkout (the browser saves the notebook it ran; the export
-writes its lock and cache into the copy's build/), and the server imports the exporter from
-that copy (``tools`` alone on PYTHONPATH, as the editable install points a student's server at
-their checkout). The kernel and the exporter run the reduced notebook (ASSIGNMENT1_QUICK=1, as
-the other notebook tests): the clicks, the kernel and the export are the same, in less time.
+builds in the notebook's own checkout, so its lock and cache go into the copy's build/). The
+kernel and the exporter run the reduced notebook (ASSIGNMENT1_QUICK=1, as the other notebook
+tests): the clicks, the kernel and the export are the same, in less time.
 Screenshots are kept in build/browser/.
 """
 
@@ -99,17 +98,14 @@ def isolated_jupyter(tmp: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def jupyter_lab(folder: Path, project: Path, tmp: Path) -> Iterator[Lab]:
-    """``.venv/bin/jupyter lab`` started in ``folder`` (its root), its exporter imported from
-    ``project``; stopped at the end with its kernels (a kernel left behind fails the test)."""
+def jupyter_lab(folder: Path, tmp: Path) -> Iterator[Lab]:
+    """``.venv/bin/jupyter lab`` started in ``folder`` (its root); stopped at the end with its
+    kernels (a kernel left behind fails the test)."""
     port, token = free_port(), secrets.token_hex(16)
-    shim = tmp / "exporter"
-    shim.mkdir(parents=True)
-    (shim / "tools").symlink_to(project / "tools", target_is_directory=True)
+    tmp.mkdir(parents=True)
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("JUPYTER", "PYTHONPATH"))}
-    env.update({**isolated_jupyter(tmp), **TITLE_ENV, "ASSIGNMENT1_QUICK": "1",
-                "PYTHONPATH": str(shim)})
+    env.update({**isolated_jupyter(tmp), **TITLE_ENV, "ASSIGNMENT1_QUICK": "1"})
     log = tmp / "jupyter-lab.log"
     with open(log, "w", encoding="utf-8") as stream:
         server = subprocess.Popen(
@@ -276,8 +272,7 @@ def test_run_all_then_export_from_the_menu_gives_the_report(tmp_path):
 
     project = copy_project(tmp_path / "assignment1")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with jupyter_lab(project, project, tmp_path / "lab") as lab, \
-            chromium(tmp_path) as browser:
+    with jupyter_lab(project, tmp_path / "lab") as lab, chromium(tmp_path) as browser:
         page = open_notebook(browser, lab, "assignment1.ipynb")
         note_is_shown(page)
         menu_bar_item(page, "Run").click()
@@ -324,7 +319,7 @@ def test_a_server_started_above_the_project_exports_the_unrun_notebook(tmp_path)
     committed = (project / "assignment1.ipynb").read_bytes()
     assert not any(cell.get("execution_count") for cell in code_cells(json.loads(committed)))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with jupyter_lab(home, project, tmp_path / "lab") as lab, chromium(tmp_path) as browser:
+    with jupyter_lab(home, tmp_path / "lab") as lab, chromium(tmp_path) as browser:
         page = open_notebook(browser, lab, "assignment1/assignment1.ipynb")
         note_is_shown(page)
         page.screenshot(path=str(SCREENSHOTS / "jupyterlab-home-opened.png"))

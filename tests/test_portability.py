@@ -13,8 +13,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tools"))
-from venvs import venv_python
+from tools.cli import venv_python
 
 #: The project's own code (tests are run on CI's Linux; their helpers are not shipped).
 PRODUCT = sorted([*ROOT.glob("*.py"), *(ROOT / "tools").glob("*.py"),
@@ -25,15 +24,11 @@ POSIX_ONLY = {"os.fork", "os.setsid", "os.killpg", "os.getuid", "os.getpgid", "o
               "os.tcgetpgrp", "os.kill", "signal.SIGKILL", "signal.SIGHUP", "signal.SIGALRM",
               "resource", "fcntl", "termios", "pwd", "grp"}
 GUARDED = {
-    ("cli.py", "os.kill"),  # process_alive: the Windows branch uses OpenProcess
-    ("cli.py", "fcntl"),  # try_lock, unlock: the Windows branch uses msvcrt
+    ("cli.py", "os.kill"),  # running_pid: the Windows branch asks tasklist
+    ("cli.py", "fcntl"),  # held: the Windows branch uses msvcrt
     ("tasks.py", "os.tcgetpgrp"),  # in_terminal_foreground: only where passes_on is not nt
     ("tasks.py", "os.getpgrp"),
     ("bench_training.py", "resource"),  # imported in a try: ImportError on Windows
-    # kill_kernel and stop_worker: os.killpg/SIGKILL in the POSIX branch; on Windows os.kill
-    # is meant (it terminates the kernel)
-    ("build_report.py", "os.kill"), ("build_report.py", "os.killpg"),
-    ("build_report.py", "signal.SIGKILL"),
 }
 
 

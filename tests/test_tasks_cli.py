@@ -5,7 +5,6 @@ it did, commands and paths typed from any folder, and output any console can sho
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import signal
@@ -14,13 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "tools"))
-import cli
-
 import tasks
+from tools import cli
 
 posix_only = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
 
@@ -86,7 +84,7 @@ def test_a_signal_to_tasks_py_alone_stops_the_command_and_waits_for_its_clean_up
     _, stderr = driver.communicate(timeout=60)
     pid, lines = child_lines(log)
     assert lines == [name, "cleaned"]  # passed on once, and its clean-up finished first
-    assert not cli.process_alive(pid)
+    assert not psutil.pid_exists(pid)
     assert driver.returncode == 128 + getattr(signal, name)
     if name != "SIGINT":
         assert stderr.strip() == f"tasks.py child: stopped by {name}"
@@ -117,7 +115,7 @@ def test_ctrl_c_at_a_terminal_reaches_the_command_once_per_press(tmp_path, press
         os.close(master)
     pid, lines = child_lines(log)
     assert lines == ["SIGINT"] * presses + ["cleaned"]
-    assert not cli.process_alive(pid)
+    assert not psutil.pid_exists(pid)
     assert driver.returncode == 130
 
 
@@ -237,12 +235,10 @@ def test_clean_says_what_it_could_not_remove(project, capsys, monkeypatch):
     assert not (project / ".pytest_cache").exists()  # the rest is removed
 
 
-@pytest.mark.parametrize("content", ['{"pid": PID, "started": "now"}', "PID\n"])
-def test_clean_refuses_during_a_running_build(project, capsys, content):
+def test_clean_refuses_during_a_running_build(project, capsys):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        lock = project / "build" / ".build.lock"
-        lock.write_text(content.replace("PID", str(sleeper.pid)), encoding="utf-8")
+        (project / "build" / ".build.pid").write_text(str(sleeper.pid), encoding="ascii")
         assert tasks.main(["clean"], project) == 1
         err = capsys.readouterr().err
         assert f"a build is running here (pid {sleeper.pid})" in err and err.count("\n") == 1
@@ -250,7 +246,7 @@ def test_clean_refuses_during_a_running_build(project, capsys, content):
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert tasks.main(["clean"], project) == 0  # the lock of a build that ended is stale
+    assert tasks.main(["clean"], project) == 0  # the pid of a build that ended is stale
     assert not (project / "build").exists()
 
 
@@ -354,7 +350,7 @@ def test_a_linked_venv_is_unlinked_never_emptied(venv_dir, tmp_path):
 HOLDER = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-import cli
+from tools import cli
 from pathlib import Path
 with cli.held(Path(sys.argv[2]), lambda pid: print("waiting for", pid, flush=True)):
     print("holding", flush=True)
@@ -363,7 +359,7 @@ with cli.held(Path(sys.argv[2]), lambda pid: print("waiting for", pid, flush=Tru
 
 
 def hold(lock: Path, seconds: float) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(ROOT / "tools"), str(lock),
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(ROOT), str(lock),
                                str(seconds)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline() == "holding\n"
     return holder
@@ -373,7 +369,7 @@ def hold(lock: Path, seconds: float) -> subprocess.Popen:
 FIRST_SETUP = """
 import sys, time
 sys.path.insert(0, sys.argv[1])
-import cli
+from tools import cli
 from pathlib import Path
 python, stamp = Path(sys.argv[3]), Path(sys.argv[4])
 with cli.held(Path(sys.argv[2]), lambda pid: None):
@@ -387,7 +383,7 @@ with cli.held(Path(sys.argv[2]), lambda pid: None):
 
 def test_a_second_set_up_waits_with_one_line_and_uses_the_first_ones_venv(venv_dir, capsys):
     python = tasks.venv_python(venv_dir)
-    first = subprocess.Popen([sys.executable, "-c", FIRST_SETUP, str(ROOT / "tools"),
+    first = subprocess.Popen([sys.executable, "-c", FIRST_SETUP, str(ROOT),
                               str(venv_dir.with_name(".venv.lock")), str(python),
                               str(venv_dir / ".installed"), tasks.setup_fingerprint()],
                              stdout=subprocess.PIPE, text=True)
@@ -411,7 +407,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
 def test_two_holders_never_overlap(tmp_path):
     lock = tmp_path / "x.lock"
     first = hold(lock, 1.0)
-    second = subprocess.Popen([sys.executable, "-c", HOLDER, str(ROOT / "tools"), str(lock),
+    second = subprocess.Popen([sys.executable, "-c", HOLDER, str(ROOT), str(lock),
                                "0"], stdout=subprocess.PIPE, text=True)
     assert second.stdout.readline() == f"waiting for {first.pid}\n"
     assert first.poll() is None  # still held while the second waits
@@ -419,17 +415,16 @@ def test_two_holders_never_overlap(tmp_path):
     assert first.wait(timeout=30) == 0 and second.wait(timeout=30) == 0
 
 
-def test_running_pid_reads_plain_and_json_and_ignores_what_is_not_a_running_pid(tmp_path):
-    lock = tmp_path / ".build.lock"
-    assert cli.running_pid(lock) is None
-    for text in (str(os.getpid()), json.dumps({"pid": os.getpid()})):
-        lock.write_text(text, encoding="utf-8")
-        assert cli.running_pid(lock) == os.getpid()
+def test_running_pid_ignores_what_is_not_a_running_pid(tmp_path):
+    pid_file = tmp_path / ".build.pid"
+    assert cli.running_pid(pid_file) is None
+    pid_file.write_text(str(os.getpid()), encoding="ascii")
+    assert cli.running_pid(pid_file) == os.getpid()
     ended = subprocess.Popen([sys.executable, "-c", ""])
     ended.wait()
-    for text in (str(ended.pid), "not a pid", '{"pid": true}', "-4", "[1]"):
-        lock.write_text(text, encoding="utf-8")
-        assert cli.running_pid(lock) is None, text
+    for text in (str(ended.pid), "not a pid", "-4", "[1]"):
+        pid_file.write_text(text, encoding="ascii")
+        assert cli.running_pid(pid_file) is None, text
 
 
 def test_the_makefile_names_every_command():

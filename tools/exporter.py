@@ -24,7 +24,6 @@ from traitlets import Bool, Integer
 
 from tools import cli, report
 
-
 FORMAT = "Report_PDF"
 
 
