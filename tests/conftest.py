@@ -60,6 +60,13 @@ def pytest_configure(config):
     socket.getaddrinfo = loopback_only_getaddrinfo
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test that needs the executed notebook starts a kernel: it is slow."""
+    for item in items:
+        if {"executed_notebook", "report_pdf"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_unconfigure(config):
     socket.getaddrinfo = _real_getaddrinfo
 

@@ -129,8 +129,9 @@ def python(project, monkeypatch):
 
 
 def packages(project, monkeypatch):
-    real = cache.metadata.distributions
-    monkeypatch.setattr(cache.metadata, "distributions", lambda: list(real())[1:])
+    site_packages = project.root.parent / "site"
+    (site_packages / "numpy-9.9.dist-info").mkdir()
+    monkeypatch.syspath_prepend(str(site_packages))
     return "the installed packages"
 
 

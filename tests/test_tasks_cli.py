@@ -75,6 +75,7 @@ def child_lines(log: Path) -> tuple[int, list[str]]:
     return int(first.split()[1]), rest
 
 
+@pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_signal_to_tasks_py_alone_stops_the_command_and_waits_for_its_clean_up(tmp_path,
@@ -90,6 +91,7 @@ def test_a_signal_to_tasks_py_alone_stops_the_command_and_waits_for_its_clean_up
         assert stderr.strip() == f"tasks.py child: stopped by {name}"
 
 
+@pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_at_a_terminal_reaches_the_command_once_per_press(tmp_path, presses):
@@ -187,6 +189,7 @@ def test_paths_are_taken_from_the_folder_tasks_py_was_started_in(tmp_path):
     assert tasks.from_caller(args, ROOT) == args
 
 
+@pytest.mark.slow
 def test_a_test_file_named_from_the_tests_folder_runs():
     result = subprocess.run([sys.executable, "../tasks.py", "test", "test_project.py", "-v",
                              "-p", "no:cacheprovider"], cwd=ROOT / "tests", capture_output=True,
@@ -318,6 +321,7 @@ def test_why_a_venv_is_rebuilt(venv_dir, tmp_path):
     assert "does not start" in tasks.rebuild_reason(python)
 
 
+@pytest.mark.slow
 def test_a_venv_of_another_python_is_rebuilt_with_one_line(venv_dir, monkeypatch, capsys):
     older = other_python()
     if older is None:
@@ -381,6 +385,7 @@ with cli.held(Path(sys.argv[2]), lambda pid: None):
 """
 
 
+@pytest.mark.slow
 def test_a_second_set_up_waits_with_one_line_and_uses_the_first_ones_venv(venv_dir, capsys):
     python = tasks.venv_python(venv_dir)
     first = subprocess.Popen([sys.executable, "-c", FIRST_SETUP, str(ROOT),
@@ -394,6 +399,7 @@ def test_a_second_set_up_waits_with_one_line_and_uses_the_first_ones_venv(venv_d
                                        f"{first.pid}) to finish\n")
 
 
+@pytest.mark.slow
 @posix_only
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     lock = tmp_path / ".venv.lock"
@@ -404,6 +410,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     assert second.wait(timeout=30) == 0
 
 
+@pytest.mark.slow
 def test_two_holders_never_overlap(tmp_path):
     lock = tmp_path / "x.lock"
     first = hold(lock, 1.0)

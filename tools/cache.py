@@ -19,7 +19,6 @@ import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 from tools import trace
@@ -85,8 +84,7 @@ def inputs(nb: dict, files: list[str], env_names: list[str], env: dict[str, str]
              "the builder (tools/execute.py, tools/trace.py)": sha(
                  input_digest(TOOLS / "execute.py") + input_digest(TOOLS / "trace.py")),
              "Python": f"{sys.version} at {os.path.realpath(sys.executable)}",
-             "the installed packages": sha(" ".join(sorted(
-                 f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())))}
+             "the installed packages": sha(" ".join(installed()))}
     for path in sorted({*files, *unseen_files(root)}):
         name = Path(path).relative_to(root).as_posix() if Path(path).is_relative_to(root) \
             else path
@@ -95,6 +93,12 @@ def inputs(nb: dict, files: list[str], env_names: list[str], env: dict[str, str]
     for name in sorted(names):
         parts[f"${name}"] = env.get(name, "unset")
     return parts
+
+
+def installed() -> list[str]:
+    """The distributions Python can import, by their metadata folders ("numpy-2.3.1.dist-info")."""
+    return sorted(name for entry in sys.path if os.path.isdir(entry)
+                  for name in os.listdir(entry) if name.endswith((".dist-info", ".egg-info")))
 
 
 def difference(old: dict[str, str], new: dict[str, str]) -> str:
