@@ -20,6 +20,7 @@ from the folder you are in (``cd tests && python ../tasks.py test test_models.py
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import os
@@ -28,10 +29,11 @@ import signal
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 from tools import cli
-from tools.cli import venv_python
+from tools.cli import Stopped, UserError, venv_python
 from tools.config import HANDIN_FILES
 
 ROOT = Path(__file__).resolve().parent
@@ -42,20 +44,14 @@ MIN_PYTHON = (3, 10)
 NEWEST_PYTHON = (3, 13)
 #: What `clean` removes.
 CLEANED = ("build", ".pytest_cache", ".ruff_cache", ".hypothesis")
+#: The comment that marks a source archive as written by `python tasks.py zip`.
+ZIP_MARK = b"assignment1 source archive, written by `python tasks.py zip`"
 #: Options whose value is a path (made absolute from the folder tasks.py was started in).
 PATH_OPTIONS = ("--out", "--config", "--notebook", "--zip", "--envs")
 
 
-class TaskError(Exception):
-    """A failure with a message for the user (printed without a traceback)."""
-
-
 class CommandFailed(Exception):
     """The command run has failed and said why itself; carries its exit code."""
-
-
-class Stopped(Exception):
-    """tasks.py was asked to stop (SIGTERM, SIGHUP) and the command it ran has ended."""
 
 
 def python_label(version: tuple[int, ...]) -> str:
@@ -131,8 +127,8 @@ def run(*command: str | Path) -> None:
         raise Stopped(stops[0])
     if received or returncode in INTERRUPTED:
         raise KeyboardInterrupt
-    if returncode != 0:
-        raise CommandFailed(returncode)
+    if returncode != 0:  # died by a signal (negative on POSIX): as a shell reports it
+        raise CommandFailed(returncode if returncode > 0 else 128 - returncode)
 
 
 def setup_fingerprint() -> str:
@@ -170,17 +166,17 @@ def probe(python: Path) -> tuple[str, bool] | str:
 
 def rebuild_reason(python: Path) -> str | None:
     """Why the existing ``.venv`` cannot be completed in place, or None when it can (or when
-    there is none). TaskError for a ``.venv`` that is not an environment tasks.py made."""
+    there is none). UserError for a ``.venv`` that is not an environment tasks.py made."""
     if VENV.is_symlink() and not VENV.exists():
         return f"it is a link to {os.readlink(VENV)}, which does not exist"
     if not VENV.exists():
         return None
     if not VENV.is_dir():
-        raise TaskError(f"{VENV} is a file, not a folder: tasks.py keeps the project's "
+        raise UserError(f"{VENV} is a file, not a folder: tasks.py keeps the project's "
                         f"environment there. Move or rename that file, then run again.")
     if not (VENV / "pyvenv.cfg").is_file():
         if any(files for _, _, files in os.walk(VENV)):
-            raise TaskError(f"{VENV} holds files but is not a virtual environment (it has no "
+            raise UserError(f"{VENV} holds files but is not a virtual environment (it has no "
                             f"pyvenv.cfg): move or rename that folder, then run again.")
         return "an earlier set-up stopped before it was complete"
     if not python.is_file():
@@ -210,7 +206,7 @@ def remove_venv() -> None:
         elif VENV.exists():
             shutil.rmtree(VENV)
     except OSError as exc:
-        raise TaskError(f"could not remove {VENV} to rebuild it ({cli.describe(exc)}); close "
+        raise UserError(f"could not remove {VENV} to rebuild it ({cli.describe(exc)}); close "
                         f"the programs that run from it (Jupyter, a terminal in an editor) or "
                         f"delete it yourself, then run again.") from exc
 
@@ -219,7 +215,7 @@ def pip_install(python: Path, *arguments: str | Path) -> None:
     try:
         run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *arguments)
     except CommandFailed as exc:
-        raise TaskError(f"setting up {VENV} failed: pip install {arguments[-1]} exited with "
+        raise UserError(f"setting up {VENV} failed: pip install {arguments[-1]} exited with "
                         f"{exc.args[0]} (its message is above); fix that (the network, disk "
                         f"space) and run again", exc.args[0]) from exc
 
@@ -238,7 +234,7 @@ def ensure_venv() -> Path:
     if venv_is_ready(python, stamp, wanted):
         return python
     if sys.version_info < MIN_PYTHON:
-        raise TaskError(f"the project's tools need Python {python_label(MIN_PYTHON)} to "
+        raise UserError(f"the project's tools need Python {python_label(MIN_PYTHON)} to "
                         f"{python_label(NEWEST_PYTHON)} to set up .venv; this is Python "
                         f"{python_label(sys.version_info[:3])} ({sys.executable}). Run this "
                         f"command with a newer Python (python.org, or conda create -n a1 "
@@ -256,7 +252,7 @@ def ensure_venv() -> Path:
             try:
                 venv.EnvBuilder(with_pip=True).create(VENV)
             except subprocess.CalledProcessError as exc:
-                raise TaskError(f"{sys.executable} could not install pip into {VENV} (ensurepip "
+                raise UserError(f"{sys.executable} could not install pip into {VENV} (ensurepip "
                                 f"failed); on Debian or Ubuntu install python3-venv (apt install "
                                 f"python3-venv), then run again.") from exc
         else:
@@ -291,32 +287,43 @@ def from_caller(args: list[str], cwd: Path) -> list[str]:
     return out
 
 
-def task_report(py: Path, args: list[str]) -> None:
-    run(py, "-m", "tools.report", "--out", ROOT / "build", *args)
+def source_zip(out: Path) -> Path:
+    """The full source archive in ``out``: every file git tracks, as the working tree has it
+    (``git stash create`` commits that state without touching anything); it replaces only an
+    archive it wrote (its comment says so), never a link or another file."""
+    target = out / "assignment1-source.zip"
+    if os.path.lexists(target):
+        try:
+            with zipfile.ZipFile(target) as archive:
+                ours = not target.is_symlink() and archive.comment == ZIP_MARK
+        except (OSError, zipfile.BadZipFile):
+            ours = False
+        if not ours:
+            raise UserError(f"{target} is not an archive `python tasks.py zip` wrote (or a "
+                            f"link): move it somewhere else, then `python tasks.py zip` again.")
+    state = subprocess.run(["git", "stash", "create"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip() or "HEAD"
+    part = out / f".{target.name}.{os.getpid()}.part"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["git", "archive", "--format=zip", f"--output={part}", state], cwd=ROOT,
+                       check=True, capture_output=True)
+        with zipfile.ZipFile(part, "a") as archive:
+            archive.comment = ZIP_MARK
+        os.replace(part, target)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise UserError(f"could not write the archive ({getattr(exc, 'stderr', b'').decode()}"
+                        f"{cli.describe(exc) if isinstance(exc, OSError) else ''}): it needs a "
+                        f"git checkout and a writable build/") from exc
+    finally:
+        part.unlink(missing_ok=True)
+    return target
 
 
-def task_test(py: Path, args: list[str]) -> None:
-    run(py, "-m", "pytest", "-q", *args)
-
-
-def task_test_quick(py: Path, args: list[str]) -> None:
-    run(py, "-m", "pytest", "-q", "-m", "not slow", *args)
-
-
-def task_handin(py: Path, args: list[str]) -> None:
-    run(py, "-m", "tools.handin", *args)
-
-
-def task_handin_check(py: Path, args: list[str]) -> None:
-    run(py, "-m", "tools.handin_check", *args)
-
-
-def task_zip(py: Path, args: list[str]) -> None:
-    run(py, "-m", "tools.source_zip", "--out", ROOT / "build", *args)
-
-
-def task_bench(py: Path, args: list[str]) -> None:
-    run(py, ROOT / "benchmarks" / "bench_training.py", *args)
+def task_zip(py: None, args: list[str]) -> None:
+    target = source_zip(Path(args[1]) if args[:1] == ["--out"] else ROOT / "build")
+    with zipfile.ZipFile(target) as archive:
+        print(f"wrote {target}: {len(archive.namelist())} files")
 
 
 def task_lint(py: Path, args: list[str]) -> None:
@@ -349,11 +356,11 @@ def task_clean(py: Path | None, args: list[str]) -> None:
     remove."""
     folders = ", ".join(f"{name}/" for name in CLEANED)
     if args:
-        raise TaskError(f"takes no arguments (got {' '.join(args)}): it removes {folders}; to "
+        raise UserError(f"takes no arguments (got {' '.join(args)}): it removes {folders}; to "
                         f"remove less, delete that file or folder yourself", 2)
     build = cli.running_pid(ROOT / "build" / ".build.pid")
     if build:
-        raise TaskError(f"a build is running here (pid {build}): let it finish or stop it, "
+        raise UserError(f"a build is running here (pid {build}): let it finish or stop it, "
                         f"then clean")
     left: list[str] = []
 
@@ -373,16 +380,23 @@ def task_clean(py: Path | None, args: list[str]) -> None:
                 shutil.rmtree(path, onerror=lambda f, p, info: failed(f, p, info[1]))
     if left:
         more = f" and {len(left) - 3} more" if len(left) > 3 else ""
-        raise TaskError(f"could not remove {'; '.join(left[:3])}{more}: make them writable or "
+        raise UserError(f"could not remove {'; '.join(left[:3])}{more}: make them writable or "
                         f"remove them yourself (the rest of {folders} is removed)")
 
 
 TASKS = {
-    "report": task_report, "test": task_test, "test-quick": task_test_quick,
-    "handin": task_handin, "handin-check": task_handin_check, "zip": task_zip,
-    "bench": task_bench, "lint": task_lint, "lock": task_lock, "hooks": task_hooks,
-    "clean": task_clean, "venv": lambda py, args: None,
+    "report": lambda py, args: run(py, "-m", "tools.report", "--out", ROOT / "build", *args),
+    "test": lambda py, args: run(py, "-m", "pytest", "-q", *args),
+    "test-quick": lambda py, args: run(py, "-m", "pytest", "-q", "-m", "not slow", *args),
+    "handin": lambda py, args: run(py, "-m", "tools.handin", *args),
+    "handin-check": lambda py, args: run(py, "-m", "tools.handin_check", *args),
+    "zip": task_zip, "bench": lambda py, args: run(py, ROOT / "benchmarks" / "bench_training.py",
+                                                   *args),
+    "lint": task_lint, "lock": task_lock, "hooks": task_hooks, "clean": task_clean,
+    "venv": lambda py, args: None,
 }
+#: Commands that need no .venv.
+STDLIB_ONLY = ("clean", "zip")
 
 
 def main(argv: list[str], cwd: Path = ROOT) -> int:
@@ -399,19 +413,17 @@ def main(argv: list[str], cwd: Path = ROOT) -> int:
         print(f"tasks.py: unknown command {name!r}{hint}\n\n{usage}", file=sys.stderr)
         return 2
     try:
-        TASKS[name](None if name == "clean" else ensure_venv(), args)
-    except TaskError as exc:
+        TASKS[name](None if name in STDLIB_ONLY else ensure_venv(), args)
+    except UserError as exc:
         print(f"tasks.py {name}: {exc.args[0]}", file=sys.stderr)
         return exc.args[1] if len(exc.args) > 1 else 1
     except CommandFailed as exc:  # the command has said why
         return exc.args[0]
     except Stopped as exc:
-        signum = exc.args[0]
-        try:
-            print(f"tasks.py {name}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
-        except OSError:  # SIGHUP: the terminal may be gone
-            pass
-        return 128 + signum
+        with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
+            print(f"tasks.py {name}: stopped by {signal.Signals(exc.signum).name}",
+                  file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:  # the interrupted command has said what it kept
         return 130
     except OSError as exc:  # a read-only checkout, a full disk

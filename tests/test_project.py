@@ -79,40 +79,48 @@ def test_readme_starts_with_the_two_commands_and_points_nowhere_outside():
 
 # --- the source archive builds and tests on its own ---------------------------------------
 
-def make_zip_module():
-    from tools import source_zip
+def tracked_files() -> set[str] | None:
+    try:
+        out = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {line for line in out.splitlines() if (ROOT / line).is_file()}
 
-    return source_zip
 
-
-def test_the_source_zip_holds_every_file_git_tracks(tmp_path):
-    make_zip = make_zip_module()
-    tracked = make_zip.tracked_files()
+def test_the_source_zip_holds_every_file_git_tracks_as_the_working_tree_has_it(tmp_path):
+    tracked = tracked_files()
     if tracked is None:
         pytest.skip("not a git checkout")
-    target, count = make_zip.make_zip(tmp_path)
+    readme = (ROOT / "README.md").read_bytes()
+    try:
+        (ROOT / "README.md").write_bytes(readme + b"\nan edit not yet committed 5521\n")
+        target = tasks.source_zip(tmp_path)
+    finally:
+        (ROOT / "README.md").write_bytes(readme)
     with zipfile.ZipFile(target) as archive:
-        names = set(archive.namelist())
-    expected = {p.relative_to(ROOT).as_posix() for p in tracked if p.is_file()}
-    assert names == expected and count == len(names)
-    assert ".gitignore" in names
+        assert set(archive.namelist()) - {n for n in archive.namelist() if n.endswith("/")} \
+            == tracked
+        assert b"an edit not yet committed 5521" in archive.read("README.md")
+    assert ".gitignore" in tracked
 
 
 @pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
 def test_the_source_zip_replaces_only_its_own_archive(tmp_path):
-    make_zip = make_zip_module()
-    target, _ = make_zip.make_zip(tmp_path)
-    make_zip.make_zip(tmp_path)  # its own: replaced
+    if tracked_files() is None:
+        pytest.skip("not a git checkout")
+    target = tasks.source_zip(tmp_path)
+    tasks.source_zip(tmp_path)  # its own: replaced
     target.unlink()
     mine = tmp_path / "mine.zip"
     mine.write_bytes(b"my own archive")
     target.symlink_to(mine)
-    with pytest.raises(make_zip.UserError, match="is a link"):
-        make_zip.make_zip(tmp_path)
+    with pytest.raises(tasks.UserError, match=r"is not an archive `python tasks\.py zip` wrote"):
+        tasks.source_zip(tmp_path)
     target.unlink()
     target.write_bytes(b"my own archive")
-    with pytest.raises(make_zip.UserError, match=r"not an archive `python tasks\.py zip` wrote"):
-        make_zip.make_zip(tmp_path)
+    with pytest.raises(tasks.UserError, match=r"is not an archive `python tasks\.py zip` wrote"):
+        tasks.source_zip(tmp_path)
     assert mine.read_bytes() == target.read_bytes() == b"my own archive"
 
 
@@ -121,7 +129,7 @@ def test_the_source_zip_replaces_only_its_own_archive(tmp_path):
 def test_the_unzipped_source_archive_runs_its_own_tests(tmp_path):
     """Unzipped, `python tasks.py test-quick` passes the tests that read the project's own
     files (its .venv is this one's, linked, so that nothing is installed)."""
-    target, _ = make_zip_module().make_zip(tmp_path)
+    target = tasks.source_zip(tmp_path)
     unzipped = tmp_path / "unzipped"
     with zipfile.ZipFile(target) as archive:
         archive.extractall(unzipped)

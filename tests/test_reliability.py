@@ -271,7 +271,7 @@ def test_a_plain_pytest_outside_the_environment_says_how_to_run_the_tests(monkey
 
 @pytest.mark.slow
 def test_the_source_zip_carries_the_data_and_loads_offline(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "tools.source_zip", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "tasks.py", "zip", "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(tmp_path / "assignment1-source.zip") as archive:
