@@ -286,12 +286,12 @@ def other_python() -> str | None:
 
 def test_a_venv_tasks_py_did_not_make_is_refused_and_left_alone(venv_dir):
     venv_dir.write_text("/home/me/envs/a1\n", encoding="utf-8")  # pipenv's pointer file
-    with pytest.raises(tasks.TaskError, match="is a file, not a folder"):
+    with pytest.raises(tasks.UserError, match="is a file, not a folder"):
         tasks.rebuild_reason(tasks.venv_python(venv_dir))
     venv_dir.unlink()
     (venv_dir / "notes").mkdir(parents=True)
     (venv_dir / "notes" / "mine.txt").write_text("keep", encoding="utf-8")
-    with pytest.raises(tasks.TaskError, match="not a virtual environment"):
+    with pytest.raises(tasks.UserError, match="not a virtual environment"):
         tasks.rebuild_reason(tasks.venv_python(venv_dir))
     assert (venv_dir / "notes" / "mine.txt").is_file()
 

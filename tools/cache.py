@@ -1,13 +1,8 @@
-"""The execution cache: the outputs of the notebook's last complete run and what that run read.
+"""The execution cache: the last complete run's outputs, keyed by what that run read.
 
-An entry (``build/report-cache/full`` or ``.../quick``, chosen by the build's quick flag) holds
-every code cell's outputs, the files the notebook wrote, and the run's inputs as a run recorded
-them (``tools.trace``): each file it opened, imported or executed, wherever it lies, with its
-SHA-256; each environment variable it looked up; the code cells with their tags; and what no
-audit hook sees: the interpreter, the installed distributions and ``.pth`` files, the variables
-native libraries and the locale read, matplotlib's and IPython's configuration and start-up
-files. A build re-hashes exactly those inputs: equal everywhere is a hit, anything else a
-miss, named. An entry is sealed with a digest of its own content: an edited entry is a miss.
+An entry (build/report-cache/full or .../quick) holds the code cells' outputs, the files the
+notebook wrote and the run's inputs with their digests (``inputs``); a build re-hashes exactly
+those inputs, and any difference, or an entry whose seal does not match, is a miss, named.
 """
 
 from __future__ import annotations

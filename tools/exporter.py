@@ -1,16 +1,8 @@
-"""The report as a Jupyter export format, registered as ``Report_PDF``.
-
-``jupyter nbconvert --to Report_PDF assignment1.ipynb`` and JupyterLab's File > Save and Export
-Notebook As > Report_PDF give the PDF `python tasks.py report` builds, from the notebook's own
-checkout (its modules, execution cache and build folder; a notebook outside any checkout is
-refused). A notebook that has not run is run first (or served from the cache); one that has is
-exported as it is. ``--ReportPDFExporter.fresh=True`` runs it whatever the cache holds;
-``ASSIGNMENT1_QUICK=1`` makes a reduced run.
-
-The name is JupyterLab's menu label (its first letter capitalised) and must be letters, digits
-and ``_`` for the server's /nbconvert/<format>/ route. A failure is one line: nbconvert's command
-line prints it and exits; a Jupyter server (which exports in a thread) reports it as the error.
-"""
+"""The report as a Jupyter export format, ``Report_PDF`` (`jupyter nbconvert --to Report_PDF`,
+JupyterLab's File > Save and Export Notebook As): the PDF `python tasks.py report` builds, made
+in the notebook's own checkout. The name is JupyterLab's menu label and must be letters, digits
+and ``_`` for the server's /nbconvert/<format>/ route. A failure is one line: nbconvert's
+command line prints it and exits; a Jupyter server reports it as the export's error."""
 
 from __future__ import annotations
 

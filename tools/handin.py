@@ -1,15 +1,8 @@
-"""`python tasks.py handin`: build/handin/assignment_code.zip (at its root exactly the course's
-six files, ``config.HANDIN_FILES``) and the report PDF beside it, as the course asks.
-
-It refuses, in one line saying what to do, whatever would cost points: a PDF that is missing,
-empty or not a PDF; one `python tasks.py report` did not build (its record names another
-file), built from other versions of the files its run read or of the notebook or
-report.toml, from a reduced (--quick) run, or with placeholders on its title page. After a
-refusal build/handin/ holds no hand-in that could be uploaded by mistake. The pair is written
-aside and swapped in (``tools.output``): a link, a folder or a file of the user's where a
-product goes is refused and left as it is, and after any failure the folder holds the
-previous complete pair or none, and the message says which.
-"""
+"""`python tasks.py handin`: build/handin/assignment_code.zip (exactly the course's six files,
+``config.HANDIN_FILES``, at its root) and the report PDF beside it. Whatever would cost points
+is refused in one line (a PDF missing, not the last build's, stale for any file its run read,
+reduced, or with placeholders), leaving no older hand-in; the pair is swapped in whole and
+only the tool's own files are ever replaced (``tools.output``)."""
 
 from __future__ import annotations
 

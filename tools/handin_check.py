@@ -1,14 +1,9 @@
 """`python tasks.py handin-check`: the hand-in run as graders run it, at both ends of its range.
 
-For each end it keeps a virtual environment in build/handin-envs/ (rebuilt, saying why, when
-its interpreter or requirements change), unzips build/handin/assignment_code.zip into a
-temporary folder beside a stand-in for the course's mnist.py (``course_mnist.py``: only
-``load()``) and the MNIST files in data/, and runs there ``python task2a.py``, ``task3a.py``,
-``task2.py`` and ``task3.py --epochs 5``. Every script must succeed and both ends must print
-the same results (numbers to one unit of their last printed decimal; timings ignored).
-Interpreters come from ``HANDIN_PYTHON_OLDEST`` / ``HANDIN_PYTHON_NEWEST``, pyenv, PATH or
-the Windows ``py`` launcher; a missing one is an error saying how to install it, and what is
-reported is what ran.
+For each end (``ENDS``) a virtual environment in build/handin-envs/ (rebuilt, saying why, when
+its interpreter or requirements change); the zip unzipped beside a stand-in for the course's
+mnist.py (``course_mnist.py``) and the MNIST files in data/; what a grader runs (``RUNS``) must
+succeed at both ends and print the same results (to one unit of the last printed decimal).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """An output folder the tools write into without touching anything of the user's.
 
-A tool builds its whole set aside in ``FOLDER/.next`` and swaps it in by renames, its record
-(``assignment1.json`` for the report, ``.handin-record.json`` for the hand-in) last. The record
-lists every product with its SHA-256 (a folder as {name: listing}); a product is replaced or
-removed only when it is exactly what the record lists: anything else in its place (a user's
-``figures/``, a symbolic link, an edited file) is refused, never followed or deleted. A rename
-that fails puts the previous set back; a swap cut short by a killed process is finished by the
-next one (``.next`` holds the new record only once the new set is complete).
+A set is built aside in ``FOLDER/.next`` and swapped in by renames, its record (every product
+with its SHA-256) last. A product is replaced or removed only when it is exactly what the record
+lists; a failed rename puts the previous set back; a swap a killed process left is finished.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
-"""`python tasks.py report`: execute assignment1.ipynb in a fresh kernel, or reuse the execution
-cache's outputs when nothing the run read has changed, and write the report's whole set into
-the output folder (default build/): assignment1.pdf, .html, .ipynb, the build record
-assignment1.json, and what the notebook writes (figures/, metrics.json).
-
-One build at a time per checkout (filelock on build/.build.lock); the set is built aside and
-swapped in (``tools.output``). A stop signal or any failure ends with one line saying what
-went wrong and what the folder holds.
-"""
+"""`python tasks.py report`: run assignment1.ipynb in a fresh kernel (or reuse the cache's
+outputs when nothing the run read has changed) and swap the report's whole set into the output
+folder (default build/): assignment1.pdf, .html, .ipynb, the record assignment1.json, and the
+notebook's figures/ and metrics.json. One build at a time per checkout; any failure or stop
+ends with one line saying what went wrong and what the folder holds."""
 
 from __future__ import annotations
 

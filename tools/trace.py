@@ -1,12 +1,9 @@
-"""What a run read: every file a process opened, imported or executed, and every environment
-variable it looked up, recorded by an audit hook (standard library only).
+"""What a run read, recorded by an audit hook (standard library only).
 
 A build names a file in ``$ASSIGNMENT1_TRACE``; its kernel loads this module as an IPython
-extension (before start-up files and cells run) and ``tools.parallel``'s workers call
-``install_if_tracing``, so every process of the run appends to that file, one JSON line per
-first event: ``["read", path, mtime_ns, size]`` (``null``s for a path that does not exist),
-``["write", path]`` or ``["env", name]``. Files the run wrote itself are its products, not its
-inputs.
+extension (before start-up files and cells) and ``tools.parallel``'s workers call
+``install_if_tracing``, so every process of the run appends a JSON line per first event to it:
+``["read", path, mtime_ns, size]`` (nulls: absent), ``["write", path]`` or ``["env", name]``.
 """
 
 from __future__ import annotations
