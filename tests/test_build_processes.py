@@ -210,7 +210,7 @@ def test_a_timeout_names_the_cell_by_its_task_and_says_to_raise_it(copy, tmp_pat
     assert "\n" not in line and "Traceback" not in line and "\x1b[" not in line
     assert "ran longer than --timeout 1 s: raise it" in line
     assert '(under "Task' in line or '(before "Task' in line  # the set-up cell has no heading
-    assert line.endswith(f"nothing was written to {out_dir}")
+    assert line.endswith(f"{out_dir} holds no report")
     assert_nothing_left(tmp_path / "tmp", out_dir)
 
 

@@ -175,7 +175,7 @@ def test_a_full_disk_leaves_the_previous_set_or_none_and_says_which(project, mon
     with pytest.raises(UserError, match="the disk is full") as info:
         make(project)
     monkeypatch.undo()
-    assert str(info.value).endswith("still holds the previous hand-in, unchanged." if earlier
+    assert str(info.value).endswith("keeps the previous hand-in, unchanged." if earlier
                                     else "holds no hand-in.")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not (out / ".next").exists()
@@ -194,7 +194,7 @@ def test_a_rename_failing_in_the_swap_keeps_the_previous_pair(project, monkeypat
         return real(source, target)
 
     monkeypatch.setattr(output.os, "replace", replace)
-    with pytest.raises(UserError, match="still holds the previous hand-in, unchanged"):
+    with pytest.raises(UserError, match="keeps the previous hand-in, unchanged"):
         make(project)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 

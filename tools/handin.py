@@ -86,18 +86,11 @@ def make_handin(project: Project, signals: StopSignals, state: dict) -> Path:
             state["published"] = True
     except (OSError, UserError) as exc:
         reason = cli.describe(exc) if isinstance(exc, OSError) else str(exc)
-        raise UserError(f"could not write the hand-in: {reason}; {holds(state, out)}.") from exc
+        holds = output.holds(state, out, "hand-in")
+        raise UserError(f"could not write the hand-in: {reason}; {holds}.") from exc
     finally:
         output.discard(out, RECORD)
     return out
-
-
-def holds(state: dict, out: Path) -> str:
-    if state.get("published"):
-        return f"{out} holds the new hand-in"
-    if state.get("previous"):
-        return f"{out} still holds the previous hand-in, unchanged"
-    return f"{out} holds no hand-in"
 
 
 def main() -> int:
@@ -113,8 +106,8 @@ def main() -> int:
         print(f"tasks.py handin: {cli.describe(exc)}", file=sys.stderr)
         return 1
     except Stopped as exc:
-        print(f"tasks.py handin: interrupted; {holds(state, PROJECT.build / 'handin')}",
-              file=sys.stderr, flush=True)
+        holds = output.holds(state, PROJECT.build / "handin", "hand-in")
+        print(f"tasks.py handin: interrupted; {holds}", file=sys.stderr, flush=True)
         signal.raise_signal(exc.signum)
         return 128 + exc.signum
     print(f"wrote {out / PRODUCTS[0]}: {', '.join(HANDIN_FILES)}")

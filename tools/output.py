@@ -155,6 +155,15 @@ def publish(folder: Path, record_name: str, record: dict) -> None:
     swap(folder, record_name)
 
 
+def holds(state: dict, folder: Path, what: str) -> str:
+    """What ``folder`` holds after a tool stopped (``state``: "previous", "published")."""
+    if state.get("published"):
+        return f"{folder} holds the new {what}"
+    if state.get("previous"):
+        return f"{folder} keeps the previous {what}, unchanged"
+    return f"{folder} holds no {what}"
+
+
 def discard(folder: Path, record_name: str) -> None:
     """Remove ``.next`` unless it holds a complete set a failed swap could not undo."""
     if not (folder / NEXT / record_name).exists():

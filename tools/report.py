@@ -157,14 +157,6 @@ def build(project: Project, out_dir: Path, notebook: Path, config: Path | None, 
               "report.toml (python tasks.py handin refuses it as it is)", file=sys.stderr)
 
 
-def holds(state: dict, out_dir: Path) -> str:
-    if state.get("published"):
-        return f"{out_dir} holds the new report"
-    if state.get("previous"):
-        return f"{out_dir} keeps the previous report, unchanged"
-    return f"nothing was written to {out_dir}"
-
-
 def main(argv: list[str] | None = None, project: Project = PROJECT) -> int:
     """The command line; its exit code. A stop signal is passed on once the build has
     stopped (KeyboardInterrupt after Ctrl-C), so that whatever runs the build stops too."""
@@ -196,7 +188,8 @@ def main(argv: list[str] | None = None, project: Project = PROJECT) -> int:
     except OSError as exc:
         message = cli.describe(exc)
     except Stopped as exc:
-        print(f"report: interrupted; {holds(state, out_dir)}", file=sys.stderr, flush=True)
+        print(f"report: interrupted; {output.holds(state, out_dir, 'report')}", file=sys.stderr,
+              flush=True)
         signal.raise_signal(exc.signum)
         return 128 + exc.signum
     except Exception as exc:  # a bug of the build: still one line, and the folder's state
@@ -207,8 +200,9 @@ def main(argv: list[str] | None = None, project: Project = PROJECT) -> int:
             if frame else ""
         message = f"the build failed: {type(exc).__name__}: {exc}{where}"
     message = " ".join(message.split())
-    print(f"{message}; {holds(state, out_dir)}" if state.get("started") else message,
-          file=sys.stderr)
+    if state.get("started"):
+        message = f"{message}; {output.holds(state, out_dir, 'report')}"
+    print(message, file=sys.stderr)
     return 1
 
 
