@@ -91,6 +91,20 @@ class StopSignals:
             raise Stopped(held[0])
 
 
+def run_main(main: Callable[[], int]) -> None:
+    """Run a command's ``main`` as the program: exit with its code, or with 130 after Ctrl-C
+    (which ``main`` has reported, then passed on); a further Ctrl-C changes nothing then."""
+    def once(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, once)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

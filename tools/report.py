@@ -223,7 +223,4 @@ def export_pdf(nb: dict, folder: Path, *, quick: bool, fresh: bool, timeout: int
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # the build has said what the folder holds
-        sys.exit(130)
+    cli.run_main(main)
