@@ -1,23 +1,16 @@
 """MNIST: from four gzip files on disk to verified NumPy arrays.
 
-The MNIST database (LeCun, Cortes, Burges) is four IDX files. An IDX file is a
-big-endian header followed by raw values:
+The MNIST database (LeCun, Cortes, Burges) is four IDX files: a big-endian header (two zero
+bytes, a value type, the number of dimensions D, then D sizes as uint32) followed by the
+values, row-major. Images are (count, 28, 28) uint8, 0 = background and 255 = ink; labels are
+(count,) uint8 digits. ``load()`` returns the images flattened to (count, 784), as the course's
+own ``mnist.load()`` does.
 
-    bytes 0-1   zero
-    byte  2     value type (0x08 = uint8, ...)
-    byte  3     number of dimensions D
-    4*D bytes   the size of each dimension, uint32 big-endian
-    the rest    prod(sizes) values, row-major
-
-Images are (count, 28, 28) uint8 with 0 = background, 255 = ink; labels are
-(count,) uint8 digits 0-9. ``load()`` returns the images flattened to
-(count, 784).
-
-Nothing here is trusted blindly. Each file's *decompressed* bytes must match a
-SHA-256 sum recorded below before any array is built from them; a missing,
-truncated, corrupt or altered file raises an error that names the file.
-When files are absent they are downloaded from a list of mirrors, into a
-temporary file that is renamed into place only after its checksum matches.
+Nothing here is trusted blindly: each file's decompressed bytes must match the SHA-256 sum in
+``FILES`` before an array is built from them, so a missing, truncated, corrupt or altered file
+raises an error that names it. A missing file is downloaded from the mirrors, into a temporary
+``.part`` file renamed into place only once its checksum matches; the ``.part`` file of a
+download that was killed is removed by the next load.
 """
 
 from __future__ import annotations
@@ -33,56 +26,38 @@ import urllib.request
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["FILES", "MIRRORS", "MNISTDownloadError", "MNISTError", "MNISTIntegrityError",
-           "default_data_dir", "download", "load", "parse_idx"]
-
-#: file stem -> (SHA-256 of the decompressed bytes, decompressed size in bytes, shape)
-FILES: dict[str, tuple[str, int, tuple[int, ...]]] = {
-    "train-images-idx3-ubyte": (
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        47_040_016,
-        (60_000, 28, 28),
-    ),
-    "train-labels-idx1-ubyte": (
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        60_008,
-        (60_000,),
-    ),
-    "t10k-images-idx3-ubyte": (
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        7_840_016,
-        (10_000, 28, 28),
-    ),
-    "t10k-labels-idx1-ubyte": (
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        10_008,
-        (10_000,),
-    ),
+#: file stem -> (SHA-256 of the decompressed bytes, decompressed size in bytes)
+FILES = {
+    "train-images-idx3-ubyte": ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                                47_040_016),
+    "train-labels-idx1-ubyte": ("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                                60_008),
+    "t10k-images-idx3-ubyte": ("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                               7_840_016),
+    "t10k-labels-idx1-ubyte": ("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+                               10_008),
 }
-
 #: Tried in order when a file is missing; each serves ``<stem>.gz`` below its URL.
-MIRRORS: tuple[str, ...] = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
-
-_PROJECT_DIR = Path(__file__).resolve().parent
-
-# IDX type byte -> big-endian NumPy dtype
-_IDX_DTYPES = {code: np.dtype(name) for code, name in
-               ((0x08, ">u1"), (0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"),
-                (0x0E, ">f8"))}
+MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+           "https://storage.googleapis.com/cvdf-datasets/mnist/")
+_PROJECT_DATA = Path(__file__).resolve().parent / "data" / "mnist"
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_HOW_TO_FIX = ("To fix: copy the four MNIST .gz files into {} by hand (the project ships them "
+               "in data/mnist/), or point MNIST_DIR or load(data_dir=...) at a folder that holds "
+               "them.")
 
 
 class MNISTError(Exception):
     """Base class of every error this module raises on purpose."""
 
 
-class MNISTIntegrityError(MNISTError, ValueError):
-    """A data file exists but is not the canonical MNIST file."""
+class MNISTIntegrityError(MNISTError, ValueError, OSError):
+    """A data file exists but is not the canonical MNIST file (like gzip's BadGzipFile, also an
+    OSError)."""
 
 
 class MNISTDownloadError(MNISTError, OSError):
@@ -92,232 +67,149 @@ class MNISTDownloadError(MNISTError, OSError):
 def default_data_dir() -> Path:
     """``$MNIST_DIR`` if set, else ``data/mnist`` next to this module (never the CWD)."""
     env = os.environ.get("MNIST_DIR")
-    return Path(env).expanduser() if env else _PROJECT_DIR / "data" / "mnist"
+    return Path(env).expanduser() if env else _PROJECT_DATA
 
 
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Parse the bytes of one IDX file into an array in native byte order.
-
-    Args:
-        data: the whole decompressed file.
-        name: used in error messages only.
-    Returns:
-        array of the shape and type the header declares.
-    Raises:
-        ValueError: naming ``name``, when the header is malformed or the number
-            of bytes does not match the header.
-    """
-    if len(data) < 4:
-        raise ValueError(f"{name}: not an IDX file: {len(data)} bytes, a header needs at least 4")
-    if data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{name}: not an IDX file: magic number starts with bytes "
-                         f"{data[0]:#04x} {data[1]:#04x}, expected 0x00 0x00")
-    type_code, ndim = data[2], data[3]
-    if type_code not in _IDX_DTYPES:
-        known = ", ".join(f"{c:#04x}" for c in _IDX_DTYPES)
-        raise ValueError(f"{name}: unknown IDX value type {type_code:#04x}; known types: {known}")
-    if ndim == 0:
-        raise ValueError(f"{name}: IDX header declares 0 dimensions, expected at least 1")
-    header_len = 4 + 4 * ndim
-    if len(data) < header_len:
-        raise ValueError(f"{name}: truncated header: {ndim} dimensions need {header_len} "
-                         f"header bytes, file has {len(data)}")
-    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    dtype = _IDX_DTYPES[type_code]
-    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
-    found = len(data) - header_len
+    """The array one IDX file's bytes hold, in native byte order; ValueError naming ``name``
+    when the header is malformed or the number of bytes does not match it."""
+    if len(data) < 4 or data[:2] != b"\0\0":
+        raise ValueError(f"{name}: not an IDX file: it needs at least 4 header bytes starting "
+                         f"with the magic 0x00 0x00, got {data[:4]!r}")
+    if data[2] not in _IDX_DTYPES:
+        raise ValueError(f"{name}: unknown IDX value type {data[2]:#04x}; known types: "
+                         f"{', '.join(map(hex, _IDX_DTYPES))}")
+    if data[3] == 0:
+        raise ValueError(f"{name}: the IDX header declares 0 dimensions, expected at least 1")
+    dtype, header = np.dtype(_IDX_DTYPES[data[2]]), 4 + 4 * data[3]
+    if len(data) < header:
+        raise ValueError(f"{name}: truncated header: {data[3]} dimensions need {header} bytes, "
+                         f"the file has {len(data)}")
+    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", data[3], 4))
+    expected, found = math.prod(shape) * dtype.itemsize, len(data) - header
     if found != expected:
-        what = "truncated" if found < expected else "trailing bytes"
-        raise ValueError(f"{name}: {what}: header declares shape {shape} of {dtype.name} "
-                         f"({expected} data bytes), file has {found} data bytes")
-    array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=True)
-
-
-def _decompress(raw: bytes, path: Path) -> bytes:
-    if not path.name.endswith(".gz"):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise MNISTIntegrityError(f"{path}: damaged gzip file ({exc}). Delete it and load again "
-                                  f"to download a fresh copy, or copy the canonical file from "
-                                  f"the project's data/mnist/ folder.") from exc
-
-
-def _verify(stem: str, content: bytes, origin: str) -> None:
-    """Raise MNISTIntegrityError unless ``content`` is the canonical decompressed ``stem``."""
-    sha, size, _ = FILES[stem]
-    if len(content) != size:
-        raise MNISTIntegrityError(f"{origin}: {stem} has {len(content)} decompressed bytes, "
-                                  f"expected {size} (truncated or wrong file). Replace it with "
-                                  f"the canonical file (see README, 'Data').")
-    found = hashlib.sha256(content).hexdigest()
-    if found != sha:
-        raise MNISTIntegrityError(f"{origin}: {stem} is altered: SHA-256 of its decompressed "
-                                  f"bytes is {found}, expected {sha}. Replace it with the "
-                                  f"canonical file (see README, 'Data').")
-
-
-def _find(stem: str, data_dir: Path) -> Path | None:
-    for candidate in (data_dir / f"{stem}.gz", data_dir / stem):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _progress(stem: str, done: int, total: int | None) -> None:
-    if total:
-        sys.stderr.write(f"\r  {stem}.gz: {done / 1e6:6.1f} / {total / 1e6:.1f} MB")
-    else:
-        sys.stderr.write(f"\r  {stem}.gz: {done / 1e6:6.1f} MB")
-    sys.stderr.flush()
-
-
-def _publish_mode(path: Path) -> None:
-    """Give a file the permissions the user's umask asks for (mkstemp creates 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+        raise ValueError(f"{name}: {'truncated' if found < expected else 'trailing bytes'}: the "
+                         f"header declares {shape} of {dtype.name} ({expected} bytes), the file "
+                         f"has {found}")
+    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def download(stem: str, data_dir: str | os.PathLike, mirrors: Sequence[str] | str = MIRRORS, *,
              sha256: str | None = None, timeout: float = 30.0, deadline: float = 600.0,
              progress: bool = True) -> Path:
-    """Fetch ``<stem>.gz`` into ``data_dir``, trying ``mirrors`` in order.
+    """Fetch ``<stem>.gz`` into ``data_dir``, trying ``mirrors`` in order, and return its path.
 
-    The body is streamed into a temporary file in ``data_dir``; it is renamed to
-    ``<stem>.gz`` only after the SHA-256 of its decompressed bytes matches
-    ``sha256`` (default: the canonical sum in ``FILES``). A failed or interrupted
-    attempt leaves no file behind.
-    ``timeout`` bounds each network read, ``deadline`` a whole transfer (seconds).
-
-    Returns:
-        the path of the verified file.
-    Raises:
-        ValueError: ``stem`` is not one of the four MNIST files.
-        MNISTDownloadError: listing every URL tried and why it failed, and how
-            to place the files by hand.
+    The body streams into ``.<stem>.pid<N>.<random>.part`` in ``data_dir``, renamed to
+    ``<stem>.gz`` only once the SHA-256 of its decompressed bytes is ``sha256`` (default: the
+    canonical sum); a failed attempt leaves nothing. ``timeout`` bounds each network read,
+    ``deadline`` a whole transfer (seconds). MNISTDownloadError lists every URL tried and why.
     """
     if stem not in FILES and sha256 is None:
         raise ValueError(f"download: unknown MNIST file {stem!r}; expected one of "
                          f"{', '.join(FILES)}")
-    if isinstance(mirrors, str):
-        mirrors = (mirrors,)
-    data_dir = Path(data_dir)
+    data_dir, mirrors = Path(data_dir), [mirrors] if isinstance(mirrors, str) else mirrors
     if data_dir.exists() and not data_dir.is_dir():
         raise NotADirectoryError(f"{data_dir} is a file, not a folder; pass the folder that "
                                  f"should hold the MNIST files")
     created = not data_dir.exists()
+    failures, target = [], data_dir / f"{stem}.gz"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        probe_fd, probe = tempfile.mkstemp(dir=data_dir, prefix=f".{stem}.pid{os.getpid()}.",
-                                           suffix=".part")
-        os.close(probe_fd)
-        os.unlink(probe)
-    except PermissionError as exc:
-        raise MNISTDownloadError(f"{stem}.gz is missing from {data_dir} and cannot be downloaded "
-                                 f"there: the folder is not writable ({exc.strerror}). "
-                                 f"{_HOW_TO_PLACE.format(data_dir=data_dir)}") from exc
-    expected_sha = sha256 if sha256 is not None else FILES[stem][0]
-    target = data_dir / f"{stem}.gz"
-    failures = []
-    try:
-        for mirror in mirrors:
-            url = mirror.rstrip("/") + f"/{stem}.gz"
-            fd, tmp_name = tempfile.mkstemp(dir=data_dir, prefix=f".{stem}.pid{os.getpid()}.",
-                                            suffix=".part")
-            tmp = Path(tmp_name)
+        for url in (mirror.rstrip("/") + f"/{stem}.gz" for mirror in mirrors):
+            fd, part = tempfile.mkstemp(".part", f".{stem}.pid{os.getpid()}.", data_dir)
             try:
-                started = time.monotonic()
-                with os.fdopen(fd, "wb") as out, \
-                        urllib.request.urlopen(url, timeout=timeout) as resp:
-                    total = resp.headers.get("Content-Length")
-                    total = int(total) if total and total.isdigit() else None
-                    done = 0
-                    while chunk := resp.read1(1 << 16):
-                        out.write(chunk)
-                        done += len(chunk)
-                        if time.monotonic() - started > deadline:
-                            raise TimeoutError(f"the transfer took longer than {deadline:g} s "
-                                               f"({done} bytes received)")
-                        if progress:
-                            _progress(stem, done, total)
-                if progress:
-                    sys.stderr.write("\n")
-                content = gzip.decompress(tmp.read_bytes())
-                found = hashlib.sha256(content).hexdigest()
-                if found != expected_sha:
-                    raise ValueError(f"checksum mismatch: SHA-256 {found}, expected "
-                                     f"{expected_sha}")
-                os.replace(tmp, target)
-                _publish_mode(target)
+                with os.fdopen(fd, "wb") as out:
+                    _fetch(url, out, timeout, deadline, stem if progress else None)
+                found = hashlib.sha256(gzip.decompress(Path(part).read_bytes())).hexdigest()
+                if found != (sha256 or FILES[stem][0]):
+                    raise ValueError(f"checksum mismatch: SHA-256 {found}")
+                os.replace(part, target)
                 return target
             except (OSError, EOFError, zlib.error, ValueError) as exc:  # URLError is an OSError
-                failures.append(f"  {url}: {exc}")
+                failures.append(f"{url}: {' '.join(str(exc).split())}")
             finally:
-                tmp.unlink(missing_ok=True)
+                Path(part).unlink(missing_ok=True)
+    except PermissionError as exc:
+        raise MNISTDownloadError(f"{stem}.gz is missing from {data_dir} and cannot be "
+                                 f"downloaded there: the folder is not writable "
+                                 f"({exc.strerror}). {_HOW_TO_FIX.format(data_dir)}") from exc
     finally:
-        if created and not target.exists() and not any(data_dir.iterdir()):
+        if created and data_dir.is_dir() and not any(data_dir.iterdir()):
             data_dir.rmdir()  # a folder this call made, left empty by a failure
-    tried = "\n".join(failures) if failures else "  (no mirrors were given)"
-    raise MNISTDownloadError(f"{stem}.gz is missing from {data_dir} and could not be downloaded. "
-                             f"Tried:\n{tried}\n{_HOW_TO_PLACE.format(data_dir=data_dir)}")
+    raise MNISTDownloadError(f"{stem}.gz is missing from {data_dir} and could not be downloaded "
+                             f"(tried {'; '.join(failures) or 'no mirrors'}). "
+                             f"{_HOW_TO_FIX.format(data_dir)}")
 
 
-_HOW_TO_PLACE = ("To fix: copy the four MNIST .gz files into {data_dir} by hand (this project "
-                 "ships them in data/mnist/), or point MNIST_DIR or load(data_dir=...) at a "
-                 "folder that holds them.")
+def _fetch(url: str, out: Any, timeout: float, deadline: float, shown: str | None) -> None:
+    give_up = time.monotonic() + deadline
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total, done = int(response.headers.get("Content-Length") or 0), 0
+        while chunk := response.read1(1 << 16):
+            out.write(chunk)
+            done += len(chunk)
+            if time.monotonic() > give_up:
+                raise TimeoutError(f"the transfer took longer than {deadline:g} s")
+            if shown:
+                sys.stderr.write(f"\r  {shown}.gz: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+    if shown:
+        sys.stderr.write("\n")
+
+
+def _remove_stale_parts(data_dir: Path) -> None:
+    """Remove the ``.part`` files of downloads whose process has ended (a killed run's)."""
+    import psutil
+
+    for part in data_dir.glob(".*.pid*.part"):
+        pid = part.name.rpartition(".pid")[2].partition(".")[0]
+        if not (pid.isdigit() and psutil.pid_exists(int(pid))):
+            part.unlink(missing_ok=True)
 
 
 def load(data_dir: str | os.PathLike | None = None, *, download_missing: bool = True,
-         mirrors: Sequence[str] = MIRRORS) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Load the verified MNIST arrays.
+         mirrors: Sequence[str] = MIRRORS) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                    np.ndarray]:
+    """The verified MNIST arrays: X_train (60000, 784) uint8, Y_train (60000,) uint8,
+    X_test (10000, 784) uint8, Y_test (10000,) uint8.
 
-    Args:
-        data_dir: folder holding the four files (``.gz`` or decompressed).
-            Default: ``$MNIST_DIR``, else ``data/mnist`` next to this module.
-        download_missing: fetch missing files from ``mirrors`` (no network is
-            touched when every file is present).
-        mirrors: base URLs tried in order.
-    Returns:
-        X_train (60000, 784) uint8, Y_train (60000,) uint8,
-        X_test (10000, 784) uint8, Y_test (10000,) uint8.
-    Raises:
-        MNISTIntegrityError: a file is truncated, corrupt or altered.
-        MNISTDownloadError: a file is missing and could not be downloaded.
+    ``data_dir`` holds the four files, ``.gz`` or decompressed (default ``$MNIST_DIR``, else
+    ``data/mnist`` next to this module). Missing files are downloaded from ``mirrors`` when
+    ``download_missing``; no network is touched when every file is present. Raises
+    MNISTIntegrityError for a damaged file, MNISTDownloadError for one that cannot be had.
     """
+    env = os.environ.get("MNIST_DIR") if data_dir is None else None
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    if env and not data_dir.is_dir():
+        raise FileNotFoundError(f"MNIST_DIR={env} is not a folder: point it at the folder that "
+                                f"holds the four MNIST files, or unset it to use the "
+                                f"project's copy in {_PROJECT_DATA}")
     if data_dir.exists() and not data_dir.is_dir():
         raise NotADirectoryError(f"load: data_dir {data_dir} is a file, not a folder; pass the "
                                  f"folder holding the four MNIST files")
-    paths: dict[str, Path] = {}
-    for stem in FILES:
-        found = _find(stem, data_dir)
-        if found is None:
-            if not download_missing:
-                raise MNISTDownloadError(f"{stem}(.gz) is missing from {data_dir}. Copy the four "
-                                         f"MNIST files there (the project ships them in "
-                                         f"data/mnist/), set MNIST_DIR to a folder that holds "
-                                         f"them, or call load(download_missing=True).")
-            found = download(stem, data_dir, mirrors)
-        paths[stem] = found
-
-    arrays = {}
-    for stem, path in paths.items():
-        content = _decompress(path.read_bytes(), path)
-        _verify(stem, content, str(path))
-        arrays[stem] = parse_idx(content, str(path))
-    return _as_tuple(arrays)
-
-
-def _as_tuple(arrays: dict[str, np.ndarray]):
-    return (
-        arrays["train-images-idx3-ubyte"].reshape(60_000, 784),
-        arrays["train-labels-idx1-ubyte"],
-        arrays["t10k-images-idx3-ubyte"].reshape(10_000, 784),
-        arrays["t10k-labels-idx1-ubyte"],
-    )
+    if data_dir.is_dir():
+        _remove_stale_parts(data_dir)
+    arrays = []
+    for stem, (sha, size) in FILES.items():
+        path = next((p for p in (data_dir / f"{stem}.gz", data_dir / stem) if p.is_file()), None)
+        if path is None and not download_missing:
+            raise MNISTDownloadError(f"{stem}(.gz) is missing from {data_dir}. "
+                                     f"{_HOW_TO_FIX.format(data_dir)}")
+        path = path or download(stem, data_dir, mirrors)
+        try:
+            content = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else \
+                path.read_bytes()
+        except (OSError, EOFError, zlib.error) as exc:
+            raise MNISTIntegrityError(f"{path}: damaged gzip file ({exc}). Delete it and load "
+                                      f"again to download a fresh copy, or copy the canonical "
+                                      f"file from the project's data/mnist/ folder.") from exc
+        found = hashlib.sha256(content).hexdigest()
+        if len(content) != size or found != sha:
+            raise MNISTIntegrityError(
+                f"{path}: {stem} is {'altered' if len(content) == size else 'truncated'}: "
+                f"{len(content)} decompressed bytes with SHA-256 {found}, expected {size} bytes "
+                f"with {sha}. Replace it with the canonical file (see README, 'Data').")
+        arrays.append(parse_idx(content, str(path)))
+    return arrays[0].reshape(-1, 784), arrays[1], arrays[2].reshape(-1, 784), arrays[3]
 
 
 if __name__ == "__main__":
