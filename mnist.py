@@ -1,16 +1,11 @@
 """MNIST: from four gzip files on disk to verified NumPy arrays.
 
 The MNIST database (LeCun, Cortes, Burges) is four IDX files: a big-endian header (two zero
-bytes, a value type, the number of dimensions D, then D sizes as uint32) followed by the
-values, row-major. Images are (count, 28, 28) uint8, 0 = background and 255 = ink; labels are
-(count,) uint8 digits. ``load()`` returns the images flattened to (count, 784), as the course's
-own ``mnist.load()`` does.
-
-Nothing here is trusted blindly: each file's decompressed bytes must match the SHA-256 sum in
-``FILES`` before an array is built from them, so a missing, truncated, corrupt or altered file
-raises an error that names it. A missing file is downloaded from the mirrors, into a temporary
-``.part`` file renamed into place only once its checksum matches; the ``.part`` file of a
-download that was killed is removed by the next load.
+bytes, a value type, the number of dimensions D, D sizes as uint32), then the values. ``load``
+returns what the course's ``mnist.load()`` does, each file's decompressed bytes checked
+against its SHA-256 in ``FILES`` first. A missing file is downloaded from the mirrors into a
+``.part`` file renamed into place once its checksum matches; the ``.part`` file of a download
+that was killed is removed by the next load.
 """
 
 from __future__ import annotations
@@ -26,7 +21,6 @@ import urllib.request
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -107,24 +101,31 @@ def download(stem: str, data_dir: str | os.PathLike, mirrors: Sequence[str] | st
     if stem not in FILES and sha256 is None:
         raise ValueError(f"download: unknown MNIST file {stem!r}; expected one of "
                          f"{', '.join(FILES)}")
-    data_dir, mirrors = Path(data_dir), [mirrors] if isinstance(mirrors, str) else mirrors
+    data_dir, failures = Path(data_dir), []
     if data_dir.exists() and not data_dir.is_dir():
         raise NotADirectoryError(f"{data_dir} is a file, not a folder; pass the folder that "
                                  f"should hold the MNIST files")
     created = not data_dir.exists()
-    failures, target = [], data_dir / f"{stem}.gz"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        for url in (mirror.rstrip("/") + f"/{stem}.gz" for mirror in mirrors):
+        for mirror in [mirrors] if isinstance(mirrors, str) else mirrors:
+            url = mirror.rstrip("/") + f"/{stem}.gz"
+            if progress:
+                print(f"downloading {url}", file=sys.stderr)
             fd, part = tempfile.mkstemp(".part", f".{stem}.pid{os.getpid()}.", data_dir)
             try:
-                with os.fdopen(fd, "wb") as out:
-                    _fetch(url, out, timeout, deadline, stem if progress else None)
+                with os.fdopen(fd, "wb") as out, \
+                        urllib.request.urlopen(url, timeout=timeout) as response:
+                    give_up = time.monotonic() + deadline
+                    while chunk := response.read1(1 << 16):
+                        out.write(chunk)
+                        if time.monotonic() > give_up:
+                            raise TimeoutError(f"the transfer took longer than {deadline:g} s")
                 found = hashlib.sha256(gzip.decompress(Path(part).read_bytes())).hexdigest()
                 if found != (sha256 or FILES[stem][0]):
                     raise ValueError(f"checksum mismatch: SHA-256 {found}")
-                os.replace(part, target)
-                return target
+                os.replace(part, data_dir / f"{stem}.gz")
+                return data_dir / f"{stem}.gz"
             except (OSError, EOFError, zlib.error, ValueError) as exc:  # URLError is an OSError
                 failures.append(f"{url}: {' '.join(str(exc).split())}")
             finally:
@@ -139,21 +140,6 @@ def download(stem: str, data_dir: str | os.PathLike, mirrors: Sequence[str] | st
     raise MNISTDownloadError(f"{stem}.gz is missing from {data_dir} and could not be downloaded "
                              f"(tried {'; '.join(failures) or 'no mirrors'}). "
                              f"{_HOW_TO_FIX.format(data_dir)}")
-
-
-def _fetch(url: str, out: Any, timeout: float, deadline: float, shown: str | None) -> None:
-    give_up = time.monotonic() + deadline
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        total, done = int(response.headers.get("Content-Length") or 0), 0
-        while chunk := response.read1(1 << 16):
-            out.write(chunk)
-            done += len(chunk)
-            if time.monotonic() > give_up:
-                raise TimeoutError(f"the transfer took longer than {deadline:g} s")
-            if shown:
-                sys.stderr.write(f"\r  {shown}.gz: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
-    if shown:
-        sys.stderr.write("\n")
 
 
 def _remove_stale_parts(data_dir: Path) -> None:

@@ -1,20 +1,16 @@
 """Task 2: logistic regression, digit 2 against digit 3 (the course's task2.py).
 
-The maths is in ``task2a`` and the loop in ``trainer``. Here, as in the course's file:
-``calculate_accuracy`` (task 2c) and ``LogisticTrainer`` with its ``train_step`` (2b) and the
-course's ``validation_step``; then ``train``, one run of the course's script (the split, a new
-model, a trainer, its final numbers), and the task's figures, which the report uses too.
-
-    python task2.py [--out FOLDER]
-
-trains Task 2 as the report does, prints the report's numbers and saves the figures of tasks
-2b, 2c and 2e (default folder: ``build/task2`` next to this file).
+As in the course's file: ``calculate_accuracy`` (2c) and ``LogisticTrainer`` with its
+``train_step`` (2b) and the course's ``validation_step``; then ``train``, one run of the course's
+script (the split, a new model and trainer, the final numbers), the task's figures, and
+``main``: ``python task2.py [--out FOLDER]`` trains the report's four runs, prints the report's
+numbers and saves the figures of 2b, 2c and 2e (default folder: build/task2 beside this file).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +31,8 @@ CATEGORY1, CATEGORY2 = 2, 3  # target 1 for a "2", 0 for a "3"
 
 
 def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: BinaryModel) -> float:
-    """The fraction of images whose prediction, class 1 when y_hat >= 0.5, is the target.
-
-    Args:
-        X: (N, 785) preprocessed images; targets: (N, 1) labels in {0, 1}.
-        model: anything whose ``forward(X)`` gives (N, 1) probabilities.
-    """
+    """The fraction of images X (N, 785) whose prediction, class 1 when ``model.forward``'s
+    probability is >= 0.5, is their target (N, 1) in {0, 1}."""
     outputs = model.forward(X)
     if np.shape(targets) != outputs.shape or not np.isin(targets, (0, 1)).all():
         raise ValueError(f"targets must be {outputs.shape} labels 0 or 1, like the outputs; got "
@@ -51,13 +43,8 @@ def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: BinaryModel) -
 class LogisticTrainer(BaseTrainer):
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
-        """One step of mini-batch gradient descent (task 2b): forward, backward, update.
-
-        Args:
-            X_batch: (batch_size, 785) images; Y_batch: (batch_size, 1) targets in {0, 1}.
-        Returns:
-            the batch's mean cross entropy, before the step.
-        """
+        """One step of mini-batch gradient descent (task 2b) on images X_batch (B, 785) with
+        targets Y_batch (B, 1): forward, backward, update; returns the batch's loss before it."""
         outputs = self.model.forward(X_batch)
         self.model.backward(X_batch, outputs, Y_batch)
         self.model.w -= self.learning_rate * self.model.grad
@@ -187,12 +174,12 @@ def main(argv: list[str] | None = None) -> None:
           f"{accuracy_drops(runs['2b'].val_history['accuracy'], steps_per_epoch)} without "
           f"shuffling, {accuracy_drops(runs['2e'].val_history['accuracy'], steps_per_epoch)} "
           f"with it")
-    for name, plot, plotted in (("task2b_binary_loss", plot_loss, ("2b",)),
-                                ("task2c_binary_accuracy", plot_accuracy, ("2b",)),
-                                ("task2e_shuffle_accuracy", plot_shuffle_comparison,
-                                 ("2b", "2e"))):
+    figures = {"task2b_binary_loss": lambda: plot_loss(runs["2b"]),
+               "task2c_binary_accuracy": lambda: plot_accuracy(runs["2b"]),
+               "task2e_shuffle_accuracy": lambda: plot_shuffle_comparison(runs["2b"], runs["2e"])}
+    for name, draw in figures.items():
         plt.figure(figsize=(6.4, 3.6))
-        plot(*(runs[task] for task in plotted))
+        draw()
         plt.savefig(args.out / f"{name}.png", dpi=150, bbox_inches="tight")
         plt.close()
         print(f"saved {args.out / name}.png")
@@ -207,11 +194,9 @@ def _make_folder(folder: Path) -> None:
 
 
 if __name__ == "__main__":
+    if hasattr(signal, "SIGPIPE"):  # | head: end quietly once the reader has gone, as Unix does
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         main()
-        sys.stdout.flush()  # a reader that has gone (| head) shows here, not at exit
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to say
-        sys.exit(1)
-    except OSError as error:  # the data (MNIST_DIR) or the figures' folder: one line
+    except OSError as error:  # the data (MNIST_DIR) or the folder --out: one line
         sys.exit(f"task2.py: {error}")

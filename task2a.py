@@ -6,13 +6,10 @@ With the bias trick an image is x in R^785 (784 pixels scaled to [-1, 1], then a
     C(w)  = -(1/N) sum_n [ y^n ln y_hat^n + (1 - y^n) ln(1 - y_hat^n) ]
     dC/dw = -(1/N) X^T (y - y_hat)                                      (task 1a)
 
-The course's functions come in its order: ``pre_process_images``, ``cross_entropy_loss``,
-``BinaryModel`` (``forward``, ``backward``) and ``gradient_approximation_test``, the
-starter's own. Beside them: ``gradient_check``, the same test at the model's current weights,
-which also reports the largest difference and the relative error, and ``sigmoid``, which
-never overflows. Each public function checks its arguments on entry (the ``_check`` helpers
-at the end), then computes its formula, in the dtype of its inputs (float64 as the course
-has it). A logit that is not finite (diverged weights) raises FloatingPointError.
+The course's functions come in its order, ``gradient_approximation_test`` as the starter has
+it; beside them ``gradient_check``, the same test at given weights that reports its numbers,
+and ``sigmoid``. Each public function checks its arguments on entry (``_check...`` at the
+end); a logit that is not finite (diverged weights) raises FloatingPointError.
 """
 
 from __future__ import annotations
@@ -32,13 +29,8 @@ def pre_process_images(X: np.ndarray) -> np.ndarray:
 
 
 def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
-    """Mean binary cross entropy of a batch.
-
-    Args:
-        targets: (N, 1) labels in {0, 1}; outputs: (N, 1) probabilities y_hat.
-    Returns:
-        C = -(1/N) sum_n [y ln y_hat + (1 - y) ln(1 - y_hat)], a float.
-    """
+    """The mean binary cross entropy C = -(1/N) sum_n [y ln y_hat + (1 - y) ln(1 - y_hat)]
+    (a float) of targets (N, 1) in {0, 1} and probabilities outputs (N, 1)."""
     y, y_hat = targets, _probabilities(targets, outputs)
     return float(-np.mean(y * np.log(y_hat) + (1 - y) * np.log1p(-y_hat)))
 
@@ -59,11 +51,8 @@ class BinaryModel:
         return sigmoid(z)
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
-        """Store in ``self.grad`` (785, 1) the batch mean of task 1a's gradient.
-
-        Args:
-            X: (N, 785) images; outputs: (N, 1) from ``forward``; targets: (N, 1) in {0, 1}.
-        """
+        """Store in ``self.grad`` (785, 1) the batch mean of task 1a's gradient, -X^T (y - y_hat)
+        / N, for images X (N, 785), their outputs (N, 1) from ``forward`` and targets in {0, 1}."""
         _check_images(X, self.w, outputs)
         _probabilities(targets, outputs)
         with np.errstate(under="ignore"):
@@ -106,13 +95,11 @@ def gradient_approximation_test(model: BinaryModel, X: np.ndarray, Y: np.ndarray
 
 def gradient_check(model: BinaryModel, X: np.ndarray, Y: np.ndarray,
                    epsilon: float = 1e-3) -> tuple[float, float]:
-    """The course's test at the model's current weights, with its numbers.
-
-    For every weight, the central difference (C(w_i + eps) - C(w_i - eps)) / (2 eps) must
-    agree with ``backward``'s gradient within eps^2 (AssertionError naming the first weight
-    that does not). Returns the largest |difference| and the relative error
-    ||numeric - analytic|| / (||numeric|| + ||analytic||). The weights are left as they were.
-    """
+    """The course's test at the model's current weights: for every weight, the central
+    difference (C(w_i + eps) - C(w_i - eps)) / (2 eps) must agree with ``backward``'s gradient
+    within eps^2 (else AssertionError naming the worst weight). Returns the largest |difference|
+    and the relative error ||numeric - analytic|| / (||numeric|| + ||analytic||); the weights
+    are left as they were."""
     w = model.w
     model.backward(X, model.forward(X), Y)
     analytic, numeric = model.grad, np.empty(w.shape)
@@ -137,8 +124,7 @@ def gradient_checks(X: np.ndarray, Y: np.ndarray, draws: int = 2, seed: int = 1
                     ) -> list[tuple[float, float]]:
     """``gradient_check`` of a BinaryModel at ``draws`` weight draws (seeded), each drawn as the
     course's test draws them: normal, mean 0, standard deviation 1/785^2."""
-    rng, model = np.random.default_rng(seed), BinaryModel()
-    checks = []
+    rng, model, checks = np.random.default_rng(seed), BinaryModel(), []
     for _ in range(draws):
         model.w = rng.normal(0, 1 / model.I ** 2, model.w.shape)
         checks.append(gradient_check(model, X, Y))
@@ -158,9 +144,9 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 # --- argument checks, one call on entry to each public function ---------------------------
 
 def _check_raw_images(X: Any) -> None:
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != 784 or \
-            X.dtype.kind not in "uif":
-        raise ValueError(f"X must be (N, 784) raw images, a NumPy array of numbers; got "
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == 784
+            and X.dtype.kind in "uif"):
+        raise ValueError(f"X must be a NumPy array (N, 784) of raw pixels, got "
                          f"{type(X).__name__} {np.shape(X)}")
     if X.size and not (X.min() >= 0 and X.max() <= 255):  # NaN fails both
         raise ValueError(f"pixels must lie in [0, 255], got values in [{X.min()}, {X.max()}]; "
@@ -171,25 +157,24 @@ def _check_raw_images(X: Any) -> None:
 
 
 def _check_images(X: Any, w: Any, outputs: Any = None) -> None:
-    if not isinstance(w, np.ndarray) or w.ndim != 2 or w.dtype.kind != "f":
+    if not (isinstance(w, np.ndarray) and w.ndim == 2 and w.dtype.kind == "f"):
         raise ValueError(f"model.w must be a 2-D float array (785, K), got "
                          f"{getattr(w, 'dtype', type(w).__name__)} {np.shape(w)}")
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != len(w) or \
-            X.dtype.kind not in "uif":
-        raise ValueError(f"X must be (N, {len(w)}) preprocessed images (see "
-                         f"pre_process_images), a NumPy array of numbers; got "
-                         f"{type(X).__name__} {np.shape(X)}")
+    if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] == len(w)
+            and X.dtype.kind in "uif"):
+        raise ValueError(f"X must be (N, {len(w)}) preprocessed images (see pre_process_images), "
+                         f"a NumPy array of numbers; got {type(X).__name__} {np.shape(X)}")
     if outputs is not None and np.shape(outputs) != (len(X), w.shape[1]):
         raise ValueError(f"outputs must be ({len(X)}, {w.shape[1]}) from forward(X), got "
                          f"{np.shape(outputs)}")
 
 
 def _probabilities(targets: Any, outputs: Any) -> np.ndarray:
-    """The outputs as floats clipped to [tiny, 1 - epsneg] of their dtype, so that both logs
-    are finite, after checking both arrays."""
+    """Both arrays checked; the outputs as floats clipped to [tiny, 1 - epsneg] of their dtype,
+    so that both logs are finite."""
     for name, a in (("targets", targets), ("outputs", outputs)):
-        if not isinstance(a, np.ndarray) or a.ndim != 2 or a.shape[1] != 1 or not len(a) or \
-                a.dtype.kind not in "uif":
+        if not (isinstance(a, np.ndarray) and a.ndim == 2 and a.shape[1] == 1 and len(a)
+                and a.dtype.kind in "uif"):
             raise ValueError(f"{name} must be an (N, 1) NumPy array of numbers, N >= 1; got "
                              f"{type(a).__name__} {np.shape(a)}")
     if targets.shape != outputs.shape:

@@ -1,22 +1,17 @@
 """Tasks 3-4: softmax regression for all ten digits, with L2 (the course's task3.py).
 
-The maths is in ``task3a`` and the loop in ``trainer``. Here, as in the course's file:
-``calculate_accuracy`` (task 3c) and ``SoftmaxTrainer`` with its ``train_step`` (3b) and the
-course's ``validation_step``; then ``train``, one run of the course's script for one lambda
-(the split, a new model, a trainer, its final numbers), and the tasks' figures, which the
-report uses too.
-
-    python task3.py [--out FOLDER] [--epochs 50]
-
-trains a new model for lambda = 0 (task 3) and for each lambda of task 4 as the report does,
-prints the report's numbers and saves the figures of tasks 3b, 3c, 4b, 4c and 4e (default
-folder: ``build/task3`` next to this file).
+As in the course's file: ``calculate_accuracy`` (3c) and ``SoftmaxTrainer`` with its
+``train_step`` (3b) and the course's ``validation_step``; then ``train``, one run of the course's
+script for one lambda (the split, a new model and trainer, the final numbers), the tasks'
+figures, and ``main``: ``python task3.py [--out FOLDER] [--epochs 50]`` trains a new model for
+lambda = 0 and each lambda of task 4, prints the report's numbers and saves the figures of 3b,
+3c, 4b, 4c and 4e (default folder: build/task3 beside this file).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +33,8 @@ L2_REG_LAMBDAS = (2.0, 0.2, 0.02, 0.002)  # task 4c
 
 
 def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: SoftmaxModel) -> float:
-    """The fraction of images whose most probable class (the argmax of the outputs) is the
-    one-hot target's.
-
-    Args:
-        X: (N, 785) preprocessed images; targets: (N, 10) one-hot.
-        model: anything whose ``forward(X)`` gives (N, 10) probabilities.
-    """
+    """The fraction of images X (N, 785) whose most probable class (the argmax of
+    ``model.forward``'s outputs) is their one-hot target's (N, 10)."""
     outputs = model.forward(X)
     if np.shape(targets) != outputs.shape:
         raise ValueError(f"targets must be one-hot {outputs.shape} like the outputs, got "
@@ -55,13 +45,9 @@ def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: SoftmaxModel) 
 class SoftmaxTrainer(BaseTrainer):
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
-        """One step of mini-batch gradient descent (tasks 3b and 4): forward, backward, update.
-
-        Args:
-            X_batch: (batch_size, 785) images; Y_batch: (batch_size, 10) one-hot targets.
-        Returns:
-            the batch's mean cross entropy (without the L2 term), before the step.
-        """
+        """One step of mini-batch gradient descent (tasks 3b, 4) on images X_batch (B, 785) with
+        one-hot targets Y_batch (B, 10): forward, backward, update; returns the batch's loss
+        (without the L2 term) before it."""
         outputs = self.model.forward(X_batch)
         self.model.backward(X_batch, outputs, Y_batch)
         self.model.w -= self.learning_rate * self.model.grad
@@ -128,16 +114,11 @@ def train(l2_reg_lambda: float, num_epochs: int = NUM_EPOCHS) -> Run:
 
 
 def overfitting_signs(run: Run) -> dict:
-    """Task 3d's numbers: training minus validation accuracy, and the validation loss, at the
-    check halfway through the run and at its last check."""
+    """Task 3d's numbers, at the check halfway through training and at the last check:
+    step -> (training minus validation accuracy, validation loss)."""
     steps = list(run.val_history["loss"])
-    signs = {"half_step": steps[len(steps) // 2], "end_step": steps[-1]}
-    for when in ("half", "end"):
-        step = signs[f"{when}_step"]
-        signs[f"gap_{when}"] = run.train_history["accuracy"][step] - \
-            run.val_history["accuracy"][step]
-        signs[f"val_loss_{when}"] = run.val_history["loss"][step]
-    return signs
+    return {step: (run.train_history["accuracy"][step] - run.val_history["accuracy"][step],
+                   run.val_history["loss"][step]) for step in (steps[len(steps) // 2], steps[-1])}
 
 
 def plot_loss(run: Run) -> None:
@@ -220,10 +201,9 @@ def main(argv: list[str] | None = None) -> None:
               f"accuracy {100 * final['train_accuracy']:.2f}%, validation accuracy "
               f"{100 * final['val_accuracy']:.2f}%, ||w|| {final['norm']:.2f}, ||w||^2 "
               f"{final['norm_squared']:.1f}", flush=True)
-    signs = overfitting_signs(runs[0])
-    print(f"Task 3d: training minus validation accuracy {100 * signs['gap_half']:.2f} points at "
-          f"step {signs['half_step']}, {100 * signs['gap_end']:.2f} at step {signs['end_step']}; "
-          f"validation loss {signs['val_loss_half']:.4f} and {signs['val_loss_end']:.4f}")
+    for step, (gap, val_loss) in overfitting_signs(runs[0]).items():
+        print(f"Task 3d: at step {step}, training minus validation accuracy {100 * gap:.2f} "
+              f"points, validation loss {val_loss:.4f}")
     figures = {"task3b_softmax_loss": lambda fig: plot_loss(runs[0]),
                "task3c_softmax_accuracy": lambda fig: plot_accuracy(runs[0]),
                "task4b_weights": lambda fig: plot_weights([runs[0], runs[1]], fig),
@@ -246,11 +226,9 @@ def _make_folder(folder: Path) -> None:
 
 
 if __name__ == "__main__":
+    if hasattr(signal, "SIGPIPE"):  # | head: end quietly once the reader has gone, as Unix does
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         main()
-        sys.stdout.flush()  # a reader that has gone (| head) shows here, not at exit
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to say
-        sys.exit(1)
-    except OSError as error:  # the data (MNIST_DIR) or the figures' folder: one line
+    except OSError as error:  # the data (MNIST_DIR) or the folder --out: one line
         sys.exit(f"task3.py: {error}")

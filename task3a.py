@@ -6,13 +6,11 @@ With the bias trick an image is x in R^785; the weights w are (785, 10), column 
     J(w)  = -(1/N) sum_n sum_k y_k^n ln y_hat_k^n  +  lambda 1/2 sum_ij w_ij^2
     dJ/dw = -(1/N) X^T (Y - Y_hat) + lambda w                            (tasks 1b and 4a)
 
-The course's functions come in its order: ``one_hot_encode``, ``cross_entropy_loss``,
-``SoftmaxModel`` (``forward``, ``backward``) and ``gradient_approximation_test``, the
-starter's own. Beside them: ``gradient_check``, the same test at the model's current weights
-with the L2 term in the cost, which also reports the largest difference and the relative
-error, and ``softmax``, which subtracts each row's largest logit so that exp never overflows.
-Each public function checks its arguments on entry (the ``_check`` helpers at the end). A
-logit that is not finite (diverged weights) raises FloatingPointError.
+The course's functions come in its order, ``gradient_approximation_test`` as the starter has
+it; beside them ``gradient_check``, the same test at given weights with the L2 term in the cost
+that reports its numbers, and ``softmax``. Each public function checks its arguments on entry
+(``_check...`` at the end); a logit that is not finite (diverged weights) raises
+FloatingPointError.
 """
 
 from __future__ import annotations
@@ -33,13 +31,8 @@ def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
-    """Mean multi-class cross entropy of a batch.
-
-    Args:
-        targets: (N, K) one-hot labels; outputs: (N, K) probabilities y_hat.
-    Returns:
-        C = -(1/N) sum_n sum_k y_k^n ln y_hat_k^n, a float.
-    """
+    """The mean cross entropy C = -(1/N) sum_n sum_k y_k^n ln y_hat_k^n (a float) of one-hot
+    targets (N, K) and probabilities outputs (N, K)."""
     y_hat = _check_targets(targets, outputs)
     return float(-np.sum(targets * np.log(y_hat)) / targets.shape[0])
 
@@ -64,11 +57,8 @@ class SoftmaxModel:
 
     def backward(self, X: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> None:
         """Store in ``self.grad`` (785, 10) the batch mean of task 1b's gradient plus task 4a's
-        L2 term: -X^T (Y - Y_hat) / N + lambda w.
-
-        Args:
-            X: (N, 785) images; outputs: (N, 10) from ``forward``; targets: (N, 10) one-hot.
-        """
+        L2 term, -X^T (Y - Y_hat) / N + lambda w, for images X (N, 785), their outputs (N, 10)
+        from ``forward`` and one-hot targets (N, 10)."""
         _check_batch(X, self.w, outputs)
         _check_targets(targets, outputs)
         with np.errstate(under="ignore"):  # -X^T (Y - Y_hat) / N, in the faster orientation
@@ -112,14 +102,11 @@ def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarra
 
 def gradient_check(model: SoftmaxModel, X: np.ndarray, Y: np.ndarray,
                    epsilon: float = 1e-3) -> tuple[float, float]:
-    """The course's test at the model's current weights, of the cost with the L2 term.
-
-    For every weight, the central difference (J(w_ij + eps) - J(w_ij - eps)) / (2 eps) of
-    J = cross_entropy_loss + lambda/2 ||w||^2 must agree with ``backward``'s gradient within
-    eps^2 (AssertionError naming the first weight that does not). Returns the largest
-    |difference| and the relative error ||numeric - analytic|| / (||numeric|| + ||analytic||).
-    The weights are left as they were.
-    """
+    """The course's test at the model's current weights, of J = cross_entropy_loss + lambda/2
+    ||w||^2: for every weight, (J(w_ij + eps) - J(w_ij - eps)) / (2 eps) must agree with
+    ``backward``'s gradient within eps^2 (else AssertionError naming the worst weight). Returns
+    the largest |difference| and the relative error ||numeric - analytic|| / (||numeric|| +
+    ||analytic||); the weights are left as they were."""
     w, lam = model.w, model.l2_reg_lambda
     model.backward(X, model.forward(X), Y)
     analytic, numeric = model.grad, np.empty(w.shape)

@@ -1,19 +1,13 @@
 """The training loop: mini-batch gradient descent with validation and early stopping.
 
-``BaseTrainer.train`` is the course's loop. Each epoch walks the training set in mini-batches
-from ``utils.batch_loader`` (in a fresh, seeded order every epoch when ``shuffle_dataset``);
-each step calls ``train_step(X_batch, Y_batch)``, which updates the weights and returns the
-batch loss. Every 20% of an epoch (``num_batches_per_epoch // 5`` steps, from step 0 on) it
-calls ``validation_step()`` for ``(val_loss, train_accuracy, val_accuracy)`` on the whole
-sets. The two steps are the subclasses': the course's ``task2.LogisticTrainer`` and
-``task3.SoftmaxTrainer``, or a grader's own.
-
-Early stopping (task 2d): training stops once the validation loss has not improved for
-``patience`` (10) consecutive checks, and the model gets back the weights of the lowest
-validation loss. Divergence is never silent: a batch loss, a validation loss or a weight that
-is not finite, or a step that raises FloatingPointError (the course's models do for a logit
-that is not finite), ends training with ``TrainingDiverged``, which names the step and the
-likely cause; the model then holds the weights of the best check so far, or its starting ones.
+``BaseTrainer.train`` is the course's loop: each step calls the subclass's ``train_step`` on a
+batch from ``utils.batch_loader``, and every 20% of an epoch its ``validation_step`` on the
+whole sets. Early stopping (task 2d) ends training once the validation loss has not improved
+for ``patience`` (10) checks in a row, and puts back the weights of the lowest one. Divergence
+is never silent: a loss or a weight that is not finite, or a step that raises
+FloatingPointError (the course's models do for a logit that is not finite), ends training
+with ``TrainingDiverged`` naming the step and the likely cause; the model then holds the
+weights of the best check so far, or its starting ones.
 """
 
 from __future__ import annotations
@@ -46,10 +40,8 @@ class BaseTrainer:
             seed: int = 0, early_stopping: bool = True, patience: int = 10) -> None:
         """
             Initialize the trainer responsible for performing the gradient descent loop.
-
-            Keyword-only extensions: ``seed`` of the shuffling (the same seed, the same run,
-            bit for bit), ``early_stopping`` (task 2d, on by default) and its ``patience``
-            (validation checks without improvement). Every argument is checked here.
+            Keyword-only: ``seed`` of the shuffling (the same seed, the same run, bit for bit),
+            ``early_stopping`` (task 2d) and its ``patience``. Every argument is checked here.
         """
         _check_arguments(model, learning_rate, batch_size, shuffle_dataset,
                          X_train, Y_train, X_val, Y_val, seed, early_stopping, patience)
@@ -62,9 +54,9 @@ class BaseTrainer:
         self.model = model
         self.shuffle_dataset = shuffle_dataset
         self.seed, self.early_stopping, self.patience = seed, early_stopping, patience
-        #: after ``train``: the (0-based) epoch early stopping ended, None if the budget ran out
+        # after train: the (0-based) epoch early stopping ended it (None: the budget ran out)
+        # and the step of the lowest validation loss
         self.early_stop_epoch: int | None = None
-        #: after ``train``: the step of the lowest validation loss
         self.best_step: int | None = None
 
     def validation_step(self) -> tuple[float, float, float]:
@@ -78,13 +70,9 @@ class BaseTrainer:
     # a diverging run overflows: the finiteness checks in the loop say so, once, clearly
     @np.errstate(over="ignore", invalid="ignore")
     def train(self, num_epochs: int) -> tuple[History, History]:
-        """Train for at most ``num_epochs`` epochs.
-
-        Returns:
-            train_history: {"loss": {step: batch loss}, "accuracy": {step: train accuracy}},
-            val_history: {"loss": {step: val loss}, "accuracy": {step: val accuracy}}.
-        Raises:
-            TrainingDiverged: see the module's docstring.
+        """Train for at most ``num_epochs`` epochs; returns train_history {"loss": {step: batch
+        loss}, "accuracy": {step: train accuracy}} and val_history {"loss": {step: val loss},
+        "accuracy": {step: val accuracy}}. Raises TrainingDiverged (see the module's docstring).
         """
         _check_count(num_epochs, "num_epochs", 0)
         # Utility variables

@@ -1,12 +1,9 @@
 """Mini-batches, the assignment's dataset splits and the loss plot (the course's utils.py).
 
-``batch_loader`` walks the training set in mini-batches, in order or, for task 2e, in a fresh
-permutation every epoch. Below the course's "no need to edit" line everything is the course's
-own: ``binary_prune_dataset`` keeps two digits (``class1`` -> 1, ``class2`` -> 0),
-``load_binary_dataset`` gives task 2's split (the first 20,000 training images, the first
-10,000 test images, two digits), ``load_full_mnist`` tasks 3-4's (the first 20,000 training
-images, the last 10,000 test images), and ``plot_loss`` draws a ``{step: value}`` history.
-Images stay uint8 (N, 784) here; scaling is ``task2a.pre_process_images``.
+``batch_loader`` is task 2e's part; below the course's "no need to edit" line everything is
+the course's own: task 2's split (``load_binary_dataset``: the 2s and 3s among the first
+20,000 training and the first 10,000 test images), tasks 3-4's (``load_full_mnist``: the
+first 20,000 training and the last 10,000 test images) and ``plot_loss``.
 """
 
 from __future__ import annotations
@@ -24,15 +21,9 @@ def batch_loader(
         X: np.ndarray, Y: np.ndarray,
         batch_size: int, shuffle=False,
         drop_last=True, *, rng: np.random.Generator | None = None) -> Generator:
-    """One epoch of mini-batches ``(x, y)``, x (batch_size, D) and y (batch_size, ...).
-
-    Args:
-        X: (N, D) images; Y: (N, ...) targets, row n belonging to image n.
-        batch_size: examples per batch (an integer >= 1).
-        shuffle: visit the examples in a fresh random order (task 2e), drawn from ``rng``, or
-            from NumPy's global generator, as the course's ``np.random`` does, when it is None.
-        drop_last: skip a last batch shorter than ``batch_size``.
-    """
+    """One epoch of mini-batches ``(x, y)``: x (batch_size, D) of the images X (N, D) and y of
+    their targets Y (N, ...); ``shuffle`` visits them in a fresh order each epoch (task 2e),
+    drawn from ``rng`` (default NumPy's global generator); ``drop_last`` skips a short batch."""
     if not (isinstance(X, np.ndarray) and isinstance(Y, np.ndarray) and X.ndim == 2
             and Y.ndim >= 1 and len(X) == len(Y)):
         raise ValueError(f"X must be (N, D) images and Y (N, ...) targets, as NumPy arrays; "
@@ -47,11 +38,9 @@ def batch_loader(
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, such as "
                         f"np.random.default_rng(0); got {rng!r}")
-    num_batches = len(X) // batch_size if drop_last else -(-len(X) // batch_size)
-    order = np.arange(len(X))
-    if shuffle:
-        order = (np.random if rng is None else rng).permutation(len(X))
-    for i in range(num_batches):
+    order = (np.random if rng is None else rng).permutation(len(X)) if shuffle else \
+        np.arange(len(X))
+    for i in range(len(X) // batch_size if drop_last else -(-len(X) // batch_size)):
         batch = order[i * batch_size:(i + 1) * batch_size]
         yield X[batch], Y[batch]
 
