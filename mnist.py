@@ -1,11 +1,8 @@
-"""MNIST: from four gzip files on disk to verified NumPy arrays.
+"""MNIST from four gzip files on disk to verified NumPy arrays, as the course's mnist.load().
 
-The MNIST database (LeCun, Cortes, Burges) is four IDX files: a big-endian header (two zero
-bytes, a value type, the number of dimensions D, D sizes as uint32), then the values. ``load``
-returns what the course's ``mnist.load()`` does, each file's decompressed bytes checked
-against its SHA-256 in ``FILES`` first. A missing file is downloaded from the mirrors into a
-``.part`` file renamed into place once its checksum matches; the ``.part`` file of a download
-that was killed is removed by the next load.
+Each file's decompressed bytes are checked against its SHA-256 in ``FILES`` before an array is
+made of them. A missing file is downloaded from the mirrors into a ``.part`` file renamed into
+place once its checksum matches; the next load removes the ``.part`` file of a killed download.
 """
 
 from __future__ import annotations
@@ -23,38 +20,34 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import psutil
 
-#: file stem -> (SHA-256 of the decompressed bytes, decompressed size in bytes)
+#: file stem -> (SHA-256 of the decompressed bytes, the shape of the uint8 values after its
+#: IDX header)
 FILES = {
     "train-images-idx3-ubyte": ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                                47_040_016),
+                                (60_000, 28, 28)),
     "train-labels-idx1-ubyte": ("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                                60_008),
+                                (60_000,)),
     "t10k-images-idx3-ubyte": ("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-                               7_840_016),
+                               (10_000, 28, 28)),
     "t10k-labels-idx1-ubyte": ("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-                               10_008),
+                               (10_000,)),
 }
 #: Tried in order when a file is missing; each serves ``<stem>.gz`` below its URL.
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
            "https://storage.googleapis.com/cvdf-datasets/mnist/")
 _PROJECT_DATA = Path(__file__).resolve().parent / "data" / "mnist"
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _HOW_TO_FIX = ("To fix: copy the four MNIST .gz files into {} by hand (the project ships them "
                "in data/mnist/), or point MNIST_DIR or load(data_dir=...) at a folder that holds "
                "them.")
 
 
-class MNISTError(Exception):
-    """Base class of every error this module raises on purpose."""
+class MNISTIntegrityError(ValueError, OSError):
+    """A data file is not the canonical MNIST file (an OSError too, as gzip's BadGzipFile)."""
 
 
-class MNISTIntegrityError(MNISTError, ValueError, OSError):
-    """A data file exists but is not the canonical MNIST file (like gzip's BadGzipFile, also an
-    OSError)."""
-
-
-class MNISTDownloadError(MNISTError, OSError):
+class MNISTDownloadError(OSError):
     """A file is missing and could not be fetched from any mirror."""
 
 
@@ -64,47 +57,16 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else _PROJECT_DATA
 
 
-def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
-    """The array one IDX file's bytes hold, in native byte order; ValueError naming ``name``
-    when the header is malformed or the number of bytes does not match it."""
-    if len(data) < 4 or data[:2] != b"\0\0":
-        raise ValueError(f"{name}: not an IDX file: it needs at least 4 header bytes starting "
-                         f"with the magic 0x00 0x00, got {data[:4]!r}")
-    if data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{name}: unknown IDX value type {data[2]:#04x}; known types: "
-                         f"{', '.join(map(hex, _IDX_DTYPES))}")
-    if data[3] == 0:
-        raise ValueError(f"{name}: the IDX header declares 0 dimensions, expected at least 1")
-    dtype, header = np.dtype(_IDX_DTYPES[data[2]]), 4 + 4 * data[3]
-    if len(data) < header:
-        raise ValueError(f"{name}: truncated header: {data[3]} dimensions need {header} bytes, "
-                         f"the file has {len(data)}")
-    shape = tuple(int(d) for d in np.frombuffer(data, ">u4", data[3], 4))
-    expected, found = math.prod(shape) * dtype.itemsize, len(data) - header
-    if found != expected:
-        raise ValueError(f"{name}: {'truncated' if found < expected else 'trailing bytes'}: the "
-                         f"header declares {shape} of {dtype.name} ({expected} bytes), the file "
-                         f"has {found}")
-    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
-
-
 def download(stem: str, data_dir: str | os.PathLike, mirrors: Sequence[str] | str = MIRRORS, *,
              sha256: str | None = None, timeout: float = 30.0, deadline: float = 600.0,
              progress: bool = True) -> Path:
-    """Fetch ``<stem>.gz`` into ``data_dir``, trying ``mirrors`` in order, and return its path.
-
-    The body streams into ``.<stem>.pid<N>.<random>.part`` in ``data_dir``, renamed to
-    ``<stem>.gz`` only once the SHA-256 of its decompressed bytes is ``sha256`` (default: the
-    canonical sum); a failed attempt leaves nothing. ``timeout`` bounds each network read,
-    ``deadline`` a whole transfer (seconds). MNISTDownloadError lists every URL tried and why.
-    """
+    """Fetch ``<stem>.gz`` into ``data_dir`` from the first of ``mirrors`` that has it, through
+    ``.<stem>.pid<N>.*.part`` renamed once the SHA-256 of its decompressed bytes is ``sha256``
+    (default the canonical one); ``timeout`` bounds each read, ``deadline`` each transfer (s)."""
     if stem not in FILES and sha256 is None:
         raise ValueError(f"download: unknown MNIST file {stem!r}; expected one of "
                          f"{', '.join(FILES)}")
     data_dir, failures = Path(data_dir), []
-    if data_dir.exists() and not data_dir.is_dir():
-        raise NotADirectoryError(f"{data_dir} is a file, not a folder; pass the folder that "
-                                 f"should hold the MNIST files")
     created = not data_dir.exists()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -142,27 +104,12 @@ def download(stem: str, data_dir: str | os.PathLike, mirrors: Sequence[str] | st
                              f"{_HOW_TO_FIX.format(data_dir)}")
 
 
-def _remove_stale_parts(data_dir: Path) -> None:
-    """Remove the ``.part`` files of downloads whose process has ended (a killed run's)."""
-    import psutil
-
-    for part in data_dir.glob(".*.pid*.part"):
-        pid = part.name.rpartition(".pid")[2].partition(".")[0]
-        if not (pid.isdigit() and psutil.pid_exists(int(pid))):
-            part.unlink(missing_ok=True)
-
-
 def load(data_dir: str | os.PathLike | None = None, *, download_missing: bool = True,
          mirrors: Sequence[str] = MIRRORS) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                     np.ndarray]:
-    """The verified MNIST arrays: X_train (60000, 784) uint8, Y_train (60000,) uint8,
-    X_test (10000, 784) uint8, Y_test (10000,) uint8.
-
-    ``data_dir`` holds the four files, ``.gz`` or decompressed (default ``$MNIST_DIR``, else
-    ``data/mnist`` next to this module). Missing files are downloaded from ``mirrors`` when
-    ``download_missing``; no network is touched when every file is present. Raises
-    MNISTIntegrityError for a damaged file, MNISTDownloadError for one that cannot be had.
-    """
+    """X_train (60000, 784), Y_train (60000,), X_test (10000, 784), Y_test (10000,), uint8, from
+    the four files in ``data_dir`` (``.gz`` or not; default ``default_data_dir()``), the missing
+    ones downloaded when ``download_missing``. MNISTIntegrityError names a damaged file."""
     env = os.environ.get("MNIST_DIR") if data_dir is None else None
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     if env and not data_dir.is_dir():
@@ -172,10 +119,12 @@ def load(data_dir: str | os.PathLike | None = None, *, download_missing: bool = 
     if data_dir.exists() and not data_dir.is_dir():
         raise NotADirectoryError(f"load: data_dir {data_dir} is a file, not a folder; pass the "
                                  f"folder holding the four MNIST files")
-    if data_dir.is_dir():
-        _remove_stale_parts(data_dir)
+    for part in data_dir.glob(".*.pid*.part"):  # a download's; if its process has ended, stale
+        pid = part.name.rpartition(".pid")[2].partition(".")[0]
+        if not (pid.isdigit() and psutil.pid_exists(int(pid))):
+            part.unlink(missing_ok=True)
     arrays = []
-    for stem, (sha, size) in FILES.items():
+    for stem, (sha, shape) in FILES.items():
         path = next((p for p in (data_dir / f"{stem}.gz", data_dir / stem) if p.is_file()), None)
         if path is None and not download_missing:
             raise MNISTDownloadError(f"{stem}(.gz) is missing from {data_dir}. "
@@ -188,13 +137,14 @@ def load(data_dir: str | os.PathLike | None = None, *, download_missing: bool = 
             raise MNISTIntegrityError(f"{path}: damaged gzip file ({exc}). Delete it and load "
                                       f"again to download a fresh copy, or copy the canonical "
                                       f"file from the project's data/mnist/ folder.") from exc
-        found = hashlib.sha256(content).hexdigest()
+        size, found = 4 + 4 * len(shape) + math.prod(shape), hashlib.sha256(content).hexdigest()
         if len(content) != size or found != sha:
             raise MNISTIntegrityError(
                 f"{path}: {stem} is {'altered' if len(content) == size else 'truncated'}: "
                 f"{len(content)} decompressed bytes with SHA-256 {found}, expected {size} bytes "
                 f"with {sha}. Replace it with the canonical file (see README, 'Data').")
-        arrays.append(parse_idx(content, str(path)))
+        arrays.append(np.frombuffer(content, np.uint8, offset=size - math.prod(shape))
+                      .reshape(shape))  # the bytes after the IDX header: canonical, so known
     return arrays[0].reshape(-1, 784), arrays[1], arrays[2].reshape(-1, 784), arrays[3]
 
 

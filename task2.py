@@ -1,10 +1,7 @@
-"""Task 2: logistic regression, digit 2 against digit 3 (the course's task2.py).
-
-As in the course's file: ``calculate_accuracy`` (2c) and ``LogisticTrainer`` with its
-``train_step`` (2b) and the course's ``validation_step``; then ``train``, one run of the course's
-script (the split, a new model and trainer, the final numbers), the task's figures, and
-``main``: ``python task2.py [--out FOLDER]`` trains the report's four runs, prints the report's
-numbers and saves the figures of 2b, 2c and 2e (default folder: build/task2 beside this file).
+"""Task 2: logistic regression, digit 2 against digit 3 (the course's task2.py): the course's
+``calculate_accuracy`` and ``LogisticTrainer``; ``train``, one run of its script; the figures.
+``python task2.py [--out FOLDER]`` trains the report's runs, prints the report's numbers and
+saves the figures of tasks 2b, 2c and 2e (default folder: build/task2 beside this file).
 """
 
 from __future__ import annotations
@@ -28,6 +25,12 @@ BATCH_SIZE = 128
 NUM_EPOCHS = 50  # task 2b
 EPOCH_BUDGET = 500  # task 2d, with early stopping
 CATEGORY1, CATEGORY2 = 2, 3  # target 1 for a "2", 0 for a "3"
+#: The report's four trainings, by task, as ``train``'s keyword arguments.
+REPORT_RUNS = {"2b": dict(shuffle=False, num_epochs=NUM_EPOCHS, early_stopping=False),
+               "2d": dict(shuffle=False, num_epochs=EPOCH_BUDGET, early_stopping=True),
+               "2e": dict(shuffle=True, num_epochs=NUM_EPOCHS, early_stopping=False),
+               "2e_early_stopping": dict(shuffle=True, num_epochs=EPOCH_BUDGET,
+                                         early_stopping=True)}
 
 
 def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: BinaryModel) -> float:
@@ -75,14 +78,12 @@ class LogisticTrainer(BaseTrainer):
 
 @dataclass
 class Run:
-    """One training: the model, both histories, where early stopping ended it (0-based epoch,
-    None if the budget ran out) and the final losses and accuracies on the whole sets."""
+    """One training: model, histories, the epoch early stopping ended it, final numbers."""
 
     model: BinaryModel
     train_history: dict
     val_history: dict
     early_stop_epoch: int | None
-    best_step: int | None
     final: dict
 
 
@@ -104,17 +105,7 @@ def train(shuffle: bool, num_epochs: int, early_stopping: bool) -> Run:
              "val_loss": cross_entropy_loss(Y_val, model.forward(X_val)),
              "train_accuracy": calculate_accuracy(X_train, Y_train, model),
              "val_accuracy": calculate_accuracy(X_val, Y_val, model)}
-    return Run(model, train_history, val_history, trainer.early_stop_epoch, trainer.best_step,
-               final)
-
-
-def report_runs() -> dict[str, dict]:
-    """The report's four trainings, by task, as ``train``'s keyword arguments."""
-    return {"2b": dict(shuffle=False, num_epochs=NUM_EPOCHS, early_stopping=False),
-            "2d": dict(shuffle=False, num_epochs=EPOCH_BUDGET, early_stopping=True),
-            "2e": dict(shuffle=True, num_epochs=NUM_EPOCHS, early_stopping=False),
-            "2e_early_stopping": dict(shuffle=True, num_epochs=EPOCH_BUDGET,
-                                      early_stopping=True)}
+    return Run(model, train_history, val_history, trainer.early_stop_epoch, final)
 
 
 def accuracy_drops(history: dict, after_step: int, drop: float = 0.005) -> int:
@@ -146,10 +137,7 @@ def plot_shuffle_comparison(plain: Run, shuffled: Run) -> None:
 
 
 def _label(title: str, ylabel: str, ylim: tuple[float, float]) -> None:
-    plt.ylim(ylim)
-    plt.xlabel("Gradient steps")
-    plt.ylabel(ylabel)
-    plt.title(title)
+    plt.gca().set(title=title, xlabel="Gradient steps", ylabel=ylabel, ylim=ylim)
     plt.legend()
 
 
@@ -158,8 +146,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "build"
                         / "task2", help="folder for the figures (default: build/task2)")
     args = parser.parse_args(argv)
-    _make_folder(args.out)
-    runs = {task: train(**kwargs) for task, kwargs in report_runs().items()}
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"cannot make the folder {args.out} for the figures ({error.strerror}); "
+                      f"pass --out with a folder you can write to") from error
+    runs = {task: train(**kwargs) for task, kwargs in REPORT_RUNS.items()}
     steps_per_epoch = len(runs["2b"].train_history["loss"]) // NUM_EPOCHS
     for task in ("2b", "2d"):
         final = runs[task].final
@@ -167,9 +159,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{final['val_loss']:.4f}, train accuracy {100 * final['train_accuracy']:.2f}%, "
               f"validation accuracy {100 * final['val_accuracy']:.2f}%")
     for task in ("2d", "2e_early_stopping"):
-        run = runs[task]
-        print(f"Task {task}: early stopping ended training in epoch {run.early_stop_epoch}; "
-              f"lowest validation loss at step {run.best_step}")
+        print(f"Task {task}: early stopping ended training in epoch "
+              f"{runs[task].early_stop_epoch}")
     print(f"Task 2e: after the first epoch, validation accuracy drops of more than 0.5 points: "
           f"{accuracy_drops(runs['2b'].val_history['accuracy'], steps_per_epoch)} without "
           f"shuffling, {accuracy_drops(runs['2e'].val_history['accuracy'], steps_per_epoch)} "
@@ -183,14 +174,6 @@ def main(argv: list[str] | None = None) -> None:
         plt.savefig(args.out / f"{name}.png", dpi=150, bbox_inches="tight")
         plt.close()
         print(f"saved {args.out / name}.png")
-
-
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OSError(f"cannot make the folder {folder} for the figures ({error.strerror}); "
-                      f"pass --out FOLDER with a folder you can write to") from error
 
 
 if __name__ == "__main__":

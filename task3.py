@@ -1,11 +1,8 @@
-"""Tasks 3-4: softmax regression for all ten digits, with L2 (the course's task3.py).
-
-As in the course's file: ``calculate_accuracy`` (3c) and ``SoftmaxTrainer`` with its
-``train_step`` (3b) and the course's ``validation_step``; then ``train``, one run of the course's
-script for one lambda (the split, a new model and trainer, the final numbers), the tasks'
-figures, and ``main``: ``python task3.py [--out FOLDER] [--epochs 50]`` trains a new model for
-lambda = 0 and each lambda of task 4, prints the report's numbers and saves the figures of 3b,
-3c, 4b, 4c and 4e (default folder: build/task3 beside this file).
+"""Tasks 3-4: softmax regression for all ten digits, with L2 (the course's task3.py): the
+course's ``calculate_accuracy`` and ``SoftmaxTrainer``; ``train``, one run of its script for
+one lambda; the figures. ``python task3.py [--out FOLDER] [--epochs 50]`` trains a new model for
+lambda = 0 and each lambda of task 4, prints the report's numbers and saves the figures of
+tasks 3b, 3c, 4b, 4c and 4e (default folder: build/task3 beside this file).
 """
 
 from __future__ import annotations
@@ -78,8 +75,7 @@ class SoftmaxTrainer(BaseTrainer):
 
 @dataclass
 class Run:
-    """One model: its lambda and weights, both histories, where early stopping ended it
-    (0-based epoch, None if the budget ran out) and its final losses and accuracies."""
+    """One training: lambda, model, histories, the epoch early stopping ended it, final numbers."""
 
     l2_reg_lambda: float
     model: SoftmaxModel
@@ -97,9 +93,8 @@ def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def train(l2_reg_lambda: float, num_epochs: int = NUM_EPOCHS) -> Run:
-    """One run of the course's script: the split, a new SoftmaxModel(l2_reg_lambda) and its
-    own SoftmaxTrainer (seed 0, early stopping on, as the course's trainer has it); the final
-    numbers are those of the weights it returns (the best validation loss's)."""
+    """One run of the course's script: the split, a new SoftmaxModel(l2_reg_lambda) and trainer
+    (seed 0, early stopping on, as the course's); the final numbers of the weights it returns."""
     X_train, Y_train, X_val, Y_val = load_data()
     model = SoftmaxModel(l2_reg_lambda)
     trainer = SoftmaxTrainer(model, LEARNING_RATE, BATCH_SIZE, SHUFFLE_DATASET,
@@ -141,14 +136,11 @@ def plot_weights(runs: list[Run], fig: plt.Figure) -> None:
     axes = fig.subplots(len(runs), 10, squeeze=False, gridspec_kw={"wspace": 0.05,
                                                                    "hspace": 0.05})
     for row, run in zip(axes, runs):
-        weights = run.model.w[:-1]
-        limit = np.abs(weights).max()
+        limit = np.abs(run.model.w[:-1]).max()
         for digit, ax in enumerate(row):
-            image = ax.imshow(weights[:, digit].reshape(28, 28), cmap="RdBu_r", vmin=-limit,
-                              vmax=limit)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(str(digit) if row is axes[0] else "")
+            image = ax.imshow(run.model.w[:-1, digit].reshape(28, 28), cmap="RdBu_r",
+                              vmin=-limit, vmax=limit)
+            ax.set(xticks=[], yticks=[], title=str(digit) if row is axes[0] else "")
         row[0].set_ylabel(f"$\\lambda = {run.l2_reg_lambda:g}$")
         fig.colorbar(image, ax=list(row), fraction=0.015, pad=0.01)
 
@@ -167,21 +159,15 @@ def plot_norms(runs: list[Run], axes: list[plt.Axes]) -> None:
     for ax, key, label in zip(axes, ("norm", "norm_squared"),
                               ("$\\|w\\|_2$", "$\\|w\\|_2^2 = \\sum_{i,j} w_{i,j}^2$")):
         ax.plot(lambdas, [run.final[key] for run in runs], "o-")
-        ax.set_xscale("log")
+        ax.set(xscale="log", ylim=(0, None), xlabel="$\\lambda$ (log scale)", ylabel=label,
+               title=f"Task 4e: {'squared ' if key == 'norm_squared' else ''}L2 norm")
         ax.set_xticks(lambdas)
         ax.set_xticklabels([f"{lam:g}" for lam in lambdas])
         ax.minorticks_off()
-        ax.set_ylim(0, None)
-        ax.set_xlabel("$\\lambda$ (log scale)")
-        ax.set_ylabel(label)
-        ax.set_title(f"Task 4e: {'squared ' if key == 'norm_squared' else ''}L2 norm")
 
 
 def _label(title: str, ylabel: str, ylim: tuple[float, float]) -> None:
-    plt.ylim(ylim)
-    plt.xlabel("Gradient steps")
-    plt.ylabel(ylabel)
-    plt.title(title)
+    plt.gca().set(title=title, xlabel="Gradient steps", ylabel=ylabel, ylim=ylim)
     plt.legend()
 
 
@@ -191,7 +177,11 @@ def main(argv: list[str] | None = None) -> None:
                         / "task3", help="folder for the figures (default: build/task3)")
     parser.add_argument("--epochs", type=int, default=NUM_EPOCHS, help="epoch budget per model")
     args = parser.parse_args(argv)
-    _make_folder(args.out)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"cannot make the folder {args.out} for the figures ({error.strerror}); "
+                      f"pass --out with a folder you can write to") from error
     runs = []
     for lam in (0.0, *L2_REG_LAMBDAS):
         runs.append(train(lam, args.epochs))
@@ -215,14 +205,6 @@ def main(argv: list[str] | None = None) -> None:
         fig.savefig(args.out / f"{name}.png", dpi=150, bbox_inches="tight")
         plt.close(fig)
         print(f"saved {args.out / name}.png")
-
-
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OSError(f"cannot make the folder {folder} for the figures ({error.strerror}); "
-                      f"pass --out FOLDER with a folder you can write to") from error
 
 
 if __name__ == "__main__":

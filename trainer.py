@@ -1,26 +1,19 @@
-"""The training loop: mini-batch gradient descent with validation and early stopping.
-
-``BaseTrainer.train`` is the course's loop: each step calls the subclass's ``train_step`` on a
-batch from ``utils.batch_loader``, and every 20% of an epoch its ``validation_step`` on the
-whole sets. Early stopping (task 2d) ends training once the validation loss has not improved
-for ``patience`` (10) checks in a row, and puts back the weights of the lowest one. Divergence
-is never silent: a loss or a weight that is not finite, or a step that raises
-FloatingPointError (the course's models do for a logit that is not finite), ends training
-with ``TrainingDiverged`` naming the step and the likely cause; the model then holds the
-weights of the best check so far, or its starting ones.
+"""The course's training loop: ``train`` calls the subclass's ``train_step`` on each batch from
+``utils.batch_loader`` and its ``validation_step`` every 20% of an epoch. Early stopping (task
+2d) ends training after ``patience`` (10) checks in a row without a lower validation loss and
+puts back the weights of the lowest. A loss or a weight that is not finite, or a step that
+raises FloatingPointError (the course's models do for a logit that is not finite), ends training
+with ``TrainingDiverged`` naming the step and the likely cause, the best check's weights back.
 """
 
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 
 import utils
-
-# typing.Dict, not dict[...]: a runtime alias, and the hand-in runs on Python 3.8
-History = Dict[str, Dict[int, float]]
 
 
 class TrainingDiverged(FloatingPointError):
@@ -29,15 +22,9 @@ class TrainingDiverged(FloatingPointError):
 
 class BaseTrainer:
 
-    def __init__(
-            self,
-            model,
-            learning_rate: float,
-            batch_size: int,
-            shuffle_dataset: bool,
-            X_train: np.ndarray, Y_train: np.ndarray,
-            X_val: np.ndarray, Y_val: np.ndarray, *,
-            seed: int = 0, early_stopping: bool = True, patience: int = 10) -> None:
+    def __init__(self, model, learning_rate: float, batch_size: int, shuffle_dataset: bool,
+                 X_train: np.ndarray, Y_train: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
+                 *, seed: int = 0, early_stopping: bool = True, patience: int = 10) -> None:
         """
             Initialize the trainer responsible for performing the gradient descent loop.
             Keyword-only: ``seed`` of the shuffling (the same seed, the same run, bit for bit),
@@ -45,31 +32,23 @@ class BaseTrainer:
         """
         _check_arguments(model, learning_rate, batch_size, shuffle_dataset,
                          X_train, Y_train, X_val, Y_val, seed, early_stopping, patience)
-        self.X_train = X_train
-        self.Y_train = Y_train
-        self.X_val = X_val
-        self.Y_val = Y_val
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.model = model
-        self.shuffle_dataset = shuffle_dataset
+        self.X_train, self.Y_train, self.X_val, self.Y_val = X_train, Y_train, X_val, Y_val
+        self.learning_rate, self.batch_size = learning_rate, batch_size
+        self.model, self.shuffle_dataset = model, shuffle_dataset
         self.seed, self.early_stopping, self.patience = seed, early_stopping, patience
-        # after train: the (0-based) epoch early stopping ended it (None: the budget ran out)
-        # and the step of the lowest validation loss
+        # after train: the (0-based) epoch early stopping ended it; the best validation's step
         self.early_stop_epoch: int | None = None
         self.best_step: int | None = None
 
     def validation_step(self) -> tuple[float, float, float]:
-        """(validation loss, training accuracy, validation accuracy) on the whole sets."""
-        raise NotImplementedError("a trainer implements validation_step()")
+        raise NotImplementedError("a trainer returns (val_loss, train_accuracy, val_accuracy)")
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
-        """One gradient step on a batch; returns the batch loss."""
-        raise NotImplementedError("a trainer implements train_step(X_batch, Y_batch)")
+        raise NotImplementedError("a trainer takes one gradient step and returns the batch loss")
 
     # a diverging run overflows: the finiteness checks in the loop say so, once, clearly
     @np.errstate(over="ignore", invalid="ignore")
-    def train(self, num_epochs: int) -> tuple[History, History]:
+    def train(self, num_epochs: int) -> tuple[dict, dict]:
         """Train for at most ``num_epochs`` epochs; returns train_history {"loss": {step: batch
         loss}, "accuracy": {step: train accuracy}} and val_history {"loss": {step: val loss},
         "accuracy": {step: val accuracy}}. Raises TrainingDiverged (see the module's docstring).
@@ -127,16 +106,14 @@ class BaseTrainer:
         return train_history, val_history
 
     def _diverged(self, error: FloatingPointError, step: int, epoch: int) -> TrainingDiverged:
-        restored = ("its starting weights" if self.best_step is None else
-                    f"the weights of the validation check at step {self.best_step}")
         dtype = self.model.w.dtype
-        cause = (f"learning_rate={self.learning_rate:g} is too large (try "
-                 f"{self.learning_rate / 10:g})")
-        if dtype.itemsize < 8:
-            cause += f", or {dtype} is too narrow (largest {np.finfo(dtype).max:g}): use float64"
-        return TrainingDiverged(f"{type(self).__name__}: training diverged at step {step} "
-                                f"(epoch {epoch}): {error}. Likely cause: {cause}. The model "
-                                f"holds {restored}.")
+        narrow = f", or {dtype} is too narrow (largest {np.finfo(dtype).max:g}): use float64"
+        return TrainingDiverged(
+            f"{type(self).__name__}: training diverged at step {step} (epoch {epoch}): {error}. "
+            f"Likely cause: learning_rate={self.learning_rate:g} is too large (try "
+            f"{self.learning_rate / 10:g}){narrow if dtype.itemsize < 8 else ''}. The model holds "
+            + ("its starting weights." if self.best_step is None else
+               f"the weights of the validation check at step {self.best_step}."))
 
 
 def _number(value: Any, what: str) -> float:
@@ -176,10 +153,9 @@ def _check_arguments(model: Any, learning_rate: Any, batch_size: Any, shuffle_da
             raise ValueError(f"X_{name} must be (N, D) finite numbers and Y_{name} (N, K) "
                              f"targets, N >= 1, as NumPy arrays; got X_{name} {np.shape(X)} "
                              f"and Y_{name} {np.shape(Y)}")
-    if X_val.shape[1] != X_train.shape[1] or Y_val.shape[1] != Y_train.shape[1]:
-        raise ValueError(f"the validation arrays must be as wide as the training arrays: X_train "
-                         f"{X_train.shape}, Y_train {Y_train.shape}, X_val {X_val.shape}, Y_val "
-                         f"{Y_val.shape}")
+        if (X.shape[1], Y.shape[1]) != (X_train.shape[1], Y_train.shape[1]):
+            raise ValueError(f"the validation arrays must be as wide as the training arrays: "
+                             f"{X.shape} and {Y.shape} against {X_train.shape} and {Y_train.shape}")
     if len(X_train) < batch_size:
         raise ValueError(f"batch_size {batch_size} is larger than the training set "
                          f"({len(X_train)} examples)")

@@ -136,9 +136,9 @@ def test_losses_match_the_oracle(rng):
 
 
 def test_loss_shape_mismatch_is_reported():
-    with pytest.raises(ValueError, match=r"outputs must be an \(N, 1\).*got ndarray \(3,\)"):
+    with pytest.raises(ValueError, match=r"one shape \(N, 1\).*got \(3, 1\) and \(3,\)"):
         task2a.cross_entropy_loss(np.zeros((3, 1)), np.zeros(3))
-    with pytest.raises(ValueError, match=r"targets \(3, 1\) and outputs \(2, 1\) must have"):
+    with pytest.raises(ValueError, match=r"one shape \(N, 1\).*got \(3, 1\) and \(2, 1\)"):
         task2a.cross_entropy_loss(np.zeros((3, 1)), np.zeros((2, 1)))
     with pytest.raises(ValueError, match=r"one shape \(N, K\).*got \(3, 10\) and \(3, 9\)"):
         task3a.cross_entropy_loss(np.zeros((3, 10)), np.zeros((3, 9)))
@@ -212,15 +212,6 @@ def test_course_gradient_check_binary_on_real_images():
     largest, relative = task2a.gradient_check(model, X, Y)
     assert 0 <= largest <= 1e-6 and 0 <= relative < 1e-6
     np.testing.assert_array_equal(model.w, w_before)  # weights restored
-
-
-def test_gradient_checks_are_seeded_and_report_each_draw():
-    X, Y, _, _ = utils.load_binary_dataset(2, 3)
-    X, Y = task2a.pre_process_images(X[:50]), Y[:50]
-    first = task2a.gradient_checks(X, Y)
-    assert len(first) == 2 and first == task2a.gradient_checks(X, Y)  # the same every run
-    assert first[0] != first[1]  # two different draws
-    assert all(0 <= largest <= 1e-6 for largest, _ in first)
 
 
 # lambda = 2 in the full suite only: the quick loop checks lambda against the oracle above
