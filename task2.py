@@ -1,78 +1,67 @@
-"""Task 2: logistic regression, digit 2 versus digit 3 (the course's ``task2.py``).
-
-The maths is in ``task2a`` and the loop in ``trainer``. This file holds what the course puts
-here: ``calculate_accuracy`` (task 2c) and ``LogisticTrainer`` with its ``train_step`` (2b) and
-``validation_step``, then the task's experiments and figures, which the report notebook calls.
-
-Run it (from any folder) to train Task 2 as the course's script does::
-
-    python task2.py [--out FOLDER]
-
-It prints the final losses and accuracies and the early-stop epoch, and saves the figures of
-tasks 2b, 2c and 2e (default folder: ``build/task2`` next to this file).
+"""Task 2: logistic regression, digit 2 against digit 3 (the course's task2.py): the course's
+``calculate_accuracy`` and ``LogisticTrainer``; ``train``, one run of its script; the figures.
+``python task2.py [--out FOLDER]`` trains the report's runs, prints the report's numbers and
+saves the figures of tasks 2b, 2c and 2e (default folder: build/task2 beside this file).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 
 import utils
-from task2a import BinaryModel, check_binary_targets, cross_entropy_loss, pre_process_images
-from trainer import BaseTrainer, History
+from task2a import BinaryModel, cross_entropy_loss, pre_process_images
+from trainer import BaseTrainer
 
-# hyperparameters DO NOT CHANGE IF NOT SPECIFIED IN ASSIGNMENT TEXT (tasks 2b and 2d)
+# hyperparameters DO NOT CHANGE IF NOT SPECIFIED IN ASSIGNMENT TEXT
 LEARNING_RATE = 0.05
 BATCH_SIZE = 128
-NUM_EPOCHS = 50
-EPOCH_BUDGET = 500
-DIGITS = (2, 3)  # target 1 for a "2", 0 for a "3"
-
-#: How the report's runs train: float32 copies of the data (twice as fast as float64, and
-#: float32's 7 digits are far more than the 4 the report prints) and the validation checks
-#: from ``trainer.FastEvaluation`` (the same numbers as ``validation_step``). Both off, the
-#: run is the course's float64 computation; the tests hold the two to the same results.
-FAST = {"dtype": np.float32, "fast_validation": True}
+NUM_EPOCHS = 50  # task 2b
+EPOCH_BUDGET = 500  # task 2d, with early stopping
+CATEGORY1, CATEGORY2 = 2, 3  # target 1 for a "2", 0 for a "3"
+#: The report's four trainings, by task, as ``train``'s keyword arguments.
+REPORT_RUNS = {"2b": dict(shuffle=False, num_epochs=NUM_EPOCHS, early_stopping=False),
+               "2d": dict(shuffle=False, num_epochs=EPOCH_BUDGET, early_stopping=True),
+               "2e": dict(shuffle=True, num_epochs=NUM_EPOCHS, early_stopping=False),
+               "2e_early_stopping": dict(shuffle=True, num_epochs=EPOCH_BUDGET,
+                                         early_stopping=True)}
 
 
 def calculate_accuracy(X: np.ndarray, targets: np.ndarray, model: BinaryModel) -> float:
-    """Fraction of images whose prediction, class 1 when y_hat >= 0.5, equals the target.
-
-    Args:
-        X: (N, 785) preprocessed images; targets: (N, 1) labels in {0, 1}.
-        model: anything with ``forward(X) -> (N, 1)`` probabilities.
-    """
+    """The fraction of images X (N, 785) whose prediction, class 1 when ``model.forward``'s
+    probability is >= 0.5, is their target (N, 1) in {0, 1}."""
     outputs = model.forward(X)
-    check_binary_targets(targets, outputs)
+    if np.shape(targets) != outputs.shape or not np.isin(targets, (0, 1)).all():
+        raise ValueError(f"targets must be {outputs.shape} labels 0 or 1, like the outputs; got "
+                         f"{np.shape(targets)}")
     return float(np.mean((outputs >= 0.5) == (targets == 1)))
 
 
 class LogisticTrainer(BaseTrainer):
-    """Task 2: a ``task2a.BinaryModel`` with (N, 1) targets in {0, 1}."""
 
     def train_step(self, X_batch: np.ndarray, Y_batch: np.ndarray) -> float:
-        """One step of mini-batch gradient descent (task 2b).
-
-        Args:
-            X_batch: (batch_size, 785) images; Y_batch: (batch_size, 1) targets in {0, 1}.
-        Returns:
-            the batch's mean cross entropy, before the step.
-        """
-        outputs = self.model.forward(X_batch)  # y_hat = sigmoid(X w)
-        self.model.backward(X_batch, outputs, Y_batch)  # grad = -X^T (y - y_hat) / N
+        """One step of mini-batch gradient descent (task 2b) on images X_batch (B, 785) with
+        targets Y_batch (B, 1): forward, backward, update; returns the batch's loss before it."""
+        outputs = self.model.forward(X_batch)
+        self.model.backward(X_batch, outputs, Y_batch)
         self.model.w -= self.learning_rate * self.model.grad
         return cross_entropy_loss(Y_batch, outputs)
 
-    def validation_step(self) -> tuple[float, float, float]:
+    def validation_step(self):
         """
-        Perform forward pass through all validation samples, compute validation loss and accuracy.
+        Perform a validation step to evaluate the model at the current step for the validation set.
+        Also calculates the current accuracy of the model on the train set.
         Returns:
-            loss value (float) on the validation set,
+            loss (float): cross entropy loss over the whole dataset
+            accuracy_ (float): accuracy over the whole dataset
+        Returns:
+            loss value (float) on batch
             accuracy_train (float): Accuracy on train dataset
             accuracy_val (float): Accuracy on the validation dataset
         """
@@ -87,127 +76,110 @@ class LogisticTrainer(BaseTrainer):
         return loss, accuracy_train, accuracy_val
 
 
+@dataclass
+class Run:
+    """One training: model, histories, the epoch early stopping ended it, final numbers."""
+
+    model: BinaryModel
+    train_history: dict
+    val_history: dict
+    early_stop_epoch: int | None
+    final: dict
+
+
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Task 2's split, preprocessed: X (N, 785) float64 in [-1, 1], Y (N, 1) in {0, 1}."""
-    X_train, Y_train, X_val, Y_val = utils.load_binary_dataset(*DIGITS)
+    """Task 2's split, preprocessed: X (N, 785) in [-1, 1], Y (N, 1) in {0, 1}."""
+    X_train, Y_train, X_val, Y_val = utils.load_binary_dataset(CATEGORY1, CATEGORY2)
     return pre_process_images(X_train), Y_train, pre_process_images(X_val), Y_val
 
 
-@dataclass
-class Run:
-    """One training run: the model, its trainer, both histories and the final metrics."""
-
-    model: BinaryModel
-    trainer: LogisticTrainer
-    train_history: History
-    val_history: History
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-def evaluate(model: Any, data: tuple[np.ndarray, ...], loss: Any, accuracy: Any
-             ) -> dict[str, float]:
-    """The task's own loss and accuracy of ``model`` as it is, on the whole sets."""
-    X_train, Y_train, X_val, Y_val = data
-    return {"train_loss": loss(Y_train, model.forward(X_train)),
-            "val_loss": loss(Y_val, model.forward(X_val)),
-            "train_accuracy": accuracy(X_train, Y_train, model),
-            "val_accuracy": accuracy(X_val, Y_val, model)}
-
-
-def train(data: tuple[np.ndarray, ...], *, shuffle: bool, num_epochs: int,
-          early_stopping: bool, fast: bool = True, progress: bool = False) -> Run:
-    """Train a zero-initialised BinaryModel with the assignment's settings (seed 0).
-
-    ``fast`` trains with ``FAST``; False, the course's computation. The Run's ``metrics`` are
-    the losses and accuracies of the returned weights (for early stopping, the best ones).
-    """
+def train(shuffle: bool, num_epochs: int, early_stopping: bool) -> Run:
+    """One run of the course's script: Task 2's split, a new BinaryModel and LogisticTrainer
+    (seed 0), ``num_epochs`` epochs; the final numbers are those of the weights it returns."""
+    X_train, Y_train, X_val, Y_val = load_data()
     model = BinaryModel()
-    trainer = LogisticTrainer(model, LEARNING_RATE, BATCH_SIZE, shuffle, *data,
-                              early_stopping=early_stopping, progress=progress,
-                              **(FAST if fast else {}))
+    trainer = LogisticTrainer(model, LEARNING_RATE, BATCH_SIZE, shuffle,
+                              X_train, Y_train, X_val, Y_val, early_stopping=early_stopping)
     train_history, val_history = trainer.train(num_epochs)
-    return Run(model, trainer, train_history, val_history,
-               evaluate(model, data, cross_entropy_loss, calculate_accuracy))
+    final = {"train_loss": cross_entropy_loss(Y_train, model.forward(X_train)),
+             "val_loss": cross_entropy_loss(Y_val, model.forward(X_val)),
+             "train_accuracy": calculate_accuracy(X_train, Y_train, model),
+             "val_accuracy": calculate_accuracy(X_val, Y_val, model)}
+    return Run(model, train_history, val_history, trainer.early_stop_epoch, final)
 
 
-def plot_loss(run: Run, ax: Any) -> None:
-    """Task 2b: training loss (mean over windows of 10 steps) and validation loss."""
-    utils.plot_loss(run.train_history["loss"], "Training loss", npoints_to_average=10,
-                    band="quantile", ax=ax)
-    utils.plot_loss(run.val_history["loss"], "Validation loss", ax=ax)
-    utils.label_steps_plot(ax, "Task 2b: logistic regression (2 vs 3), loss",
-                           "Cross entropy loss", (0, 0.2))
-
-
-def plot_accuracy(run: Run, ax: Any) -> None:
-    """Task 2c: training and validation accuracy at every validation check."""
-    utils.plot_loss(run.train_history["accuracy"], "Training accuracy", ax=ax)
-    utils.plot_loss(run.val_history["accuracy"], "Validation accuracy", ax=ax)
-    utils.label_steps_plot(ax, "Task 2c: logistic regression (2 vs 3), accuracy", "Accuracy",
-                           (0.93, 0.99))
-
-
-def plot_shuffle_comparison(plain: Run, shuffled: Run, ax: Any) -> None:
-    """Task 2e: validation accuracy without and with shuffling, over the same horizon."""
-    utils.plot_loss(plain.val_history["accuracy"], "Validation accuracy, no shuffling", ax=ax)
-    utils.plot_loss(shuffled.val_history["accuracy"], "Validation accuracy, shuffling", ax=ax)
-    utils.label_steps_plot(ax, "Task 2e: validation accuracy with and without shuffling",
-                           "Accuracy", (0.93, 0.99))
-
-
-def accuracy_drops(history: dict[int, float], after_step: int, drop: float = 0.005
-                   ) -> np.ndarray:
-    """Steps of the checks (from ``after_step`` on) whose accuracy fell more than ``drop``
-    below the check before: the spikes of task 2e."""
+def accuracy_drops(history: dict, after_step: int, drop: float = 0.005) -> int:
+    """How often the accuracy fell by more than ``drop`` from one check to the next, counting
+    the checks from ``after_step`` on: the spikes of task 2e."""
     steps, accuracy = np.array(list(history)), np.array(list(history.values()))
-    return steps[1:][(np.diff(accuracy) < -drop) & (steps[1:] >= after_step)]
+    return int(np.sum((np.diff(accuracy) < -drop) & (steps[1:] >= after_step)))
 
 
-def main(argv: list[str] | None = None) -> int:
+def plot_loss(run: Run) -> None:
+    """Task 2b on the current axes: training loss (mean over 10 steps) and validation loss."""
+    utils.plot_loss(run.train_history["loss"], "Training loss", npoints_to_average=10)
+    utils.plot_loss(run.val_history["loss"], "Validation loss")
+    _label("Task 2b: logistic regression (2 vs 3), loss", "Cross entropy loss", (0, 0.2))
+
+
+def plot_accuracy(run: Run) -> None:
+    """Task 2c on the current axes: training and validation accuracy at every check."""
+    utils.plot_loss(run.train_history["accuracy"], "Training accuracy")
+    utils.plot_loss(run.val_history["accuracy"], "Validation accuracy")
+    _label("Task 2c: logistic regression (2 vs 3), accuracy", "Accuracy", (0.93, 0.99))
+
+
+def plot_shuffle_comparison(plain: Run, shuffled: Run) -> None:
+    """Task 2e on the current axes: validation accuracy without and with shuffling."""
+    utils.plot_loss(plain.val_history["accuracy"], "Validation accuracy, no shuffling")
+    utils.plot_loss(shuffled.val_history["accuracy"], "Validation accuracy, shuffling")
+    _label("Task 2e: validation accuracy with and without shuffling", "Accuracy", (0.93, 0.99))
+
+
+def _label(title: str, ylabel: str, ylim: tuple[float, float]) -> None:
+    plt.gca().set(title=title, xlabel="Gradient steps", ylabel=ylabel, ylim=ylim)
+    plt.legend()
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train Task 2 (logistic regression, 2 vs 3).")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "build"
                         / "task2", help="folder for the figures (default: build/task2)")
     args = parser.parse_args(argv)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    data = load_data()
-    print(f"Task 2: {len(data[0])} training and {len(data[2])} validation images (2 vs 3)")
-    progress = sys.stderr.isatty()  # a progress bar in a terminal, nothing in a log
-    run_2b = train(data, shuffle=False, num_epochs=NUM_EPOCHS, early_stopping=False,
-                   progress=progress)
-    m = run_2b.metrics
-    print(f"2b/2c, {NUM_EPOCHS} epochs, no shuffling:")
-    print(f"  Final Train Cross Entropy Loss: {m['train_loss']:.4f}")
-    print(f"  Final Validation Cross Entropy Loss: {m['val_loss']:.4f}")
-    print(f"  Train accuracy: {m['train_accuracy']:.4f}")
-    print(f"  Validation accuracy: {m['val_accuracy']:.4f}")
-    run_2d = train(data, shuffle=False, num_epochs=EPOCH_BUDGET, early_stopping=True,
-                   progress=progress)
-    print(f"2d, early stopping (budget {EPOCH_BUDGET} epochs): stopped in epoch "
-          f"{run_2d.trainer.early_stop_epoch} (0-based), validation accuracy "
-          f"{run_2d.metrics['val_accuracy']:.4f}")
-    run_2e = train(data, shuffle=True, num_epochs=NUM_EPOCHS, early_stopping=False,
-                   progress=progress)
-    steps_per_epoch = len(data[0]) // BATCH_SIZE
-    print(f"2e, drops of more than 0.5 points after epoch 1: "
-          f"{len(accuracy_drops(run_2b.val_history['accuracy'], steps_per_epoch))} without "
-          f"shuffling, {len(accuracy_drops(run_2e.val_history['accuracy'], steps_per_epoch))}"
-          f" with it")
-    for name, plot, runs in (("task2b_binary_loss", plot_loss, (run_2b,)),
-                             ("task2c_binary_accuracy", plot_accuracy, (run_2b,)),
-                             ("task2e_shuffle_accuracy", plot_shuffle_comparison,
-                              (run_2b, run_2e))):
-        fig, ax = plt.subplots(figsize=(6.4, 3.6))
-        plot(*runs, ax=ax)
-        fig.savefig(args.out / f"{name}.png", dpi=150, bbox_inches="tight")
-        plt.close(fig)
-        print(f"  saved {args.out / name}.png")
-    return 0
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(f"cannot make the folder {args.out} for the figures ({error.strerror}); "
+                      f"pass --out with a folder you can write to") from error
+    runs = {task: train(**kwargs) for task, kwargs in REPORT_RUNS.items()}
+    steps_per_epoch = len(runs["2b"].train_history["loss"]) // NUM_EPOCHS
+    for task in ("2b", "2d"):
+        final = runs[task].final
+        print(f"Task {task}: final train loss {final['train_loss']:.4f}, validation loss "
+              f"{final['val_loss']:.4f}, train accuracy {100 * final['train_accuracy']:.2f}%, "
+              f"validation accuracy {100 * final['val_accuracy']:.2f}%")
+    for task in ("2d", "2e_early_stopping"):
+        print(f"Task {task}: early stopping ended training in epoch "
+              f"{runs[task].early_stop_epoch}")
+    print(f"Task 2e: after the first epoch, validation accuracy drops of more than 0.5 points: "
+          f"{accuracy_drops(runs['2b'].val_history['accuracy'], steps_per_epoch)} without "
+          f"shuffling, {accuracy_drops(runs['2e'].val_history['accuracy'], steps_per_epoch)} "
+          f"with it")
+    figures = {"task2b_binary_loss": lambda: plot_loss(runs["2b"]),
+               "task2c_binary_accuracy": lambda: plot_accuracy(runs["2b"]),
+               "task2e_shuffle_accuracy": lambda: plot_shuffle_comparison(runs["2b"], runs["2e"])}
+    for name, draw in figures.items():
+        plt.figure(figsize=(6.4, 3.6))
+        draw()
+        plt.savefig(args.out / f"{name}.png", dpi=150, bbox_inches="tight")
+        plt.close()
+        print(f"saved {args.out / name}.png")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if hasattr(signal, "SIGPIPE"):  # | head: end quietly once the reader has gone, as Unix does
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        main()
+    except OSError as error:  # the data (MNIST_DIR) or the folder --out: one line
+        sys.exit(f"task2.py: {error}")

@@ -150,3 +150,36 @@ def test_missing_file_offline_lists_every_mirror(data_copy):
     assert not list(data_copy.glob("*.part"))
 
 
+
+
+def test_the_part_file_of_a_killed_download_is_removed_by_the_next_load(data_copy):
+    """A download killed outright (SIGKILL) leaves its .part file; the next load removes it,
+    and keeps the .part file of a download still running (its process is alive)."""
+    import os
+
+    dead = data_copy / ".train-images-idx3-ubyte.pid999999999.x1.part"
+    live = data_copy / f".t10k-labels-idx1-ubyte.pid{os.getpid()}.x2.part"
+    for part in (dead, live):
+        part.write_bytes(b"half a download")
+    mnist.load(data_copy)
+    assert not dead.exists() and live.exists()
+
+
+def test_a_mnist_dir_that_is_not_a_folder_is_one_line_naming_it(tmp_path, monkeypatch):
+    for value in (tmp_path / "mistyped", tmp_path / "a-file"):
+        if value.name == "a-file":
+            value.write_text("mine")
+        monkeypatch.setenv("MNIST_DIR", str(value))
+        with pytest.raises(FileNotFoundError, match=f"MNIST_DIR={value} is not a folder") as info:
+            mnist.load()
+        assert "\n" not in str(info.value) and "unset it" in str(info.value)
+    assert not (tmp_path / "mistyped").exists() and (tmp_path / "a-file").read_text() == "mine"
+
+
+def test_an_empty_mnist_dir_offline_is_one_line_listing_the_mirrors(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_DIR", str(tmp_path))
+    with pytest.raises(mnist.MNISTDownloadError) as info:
+        mnist.load()
+    message = str(info.value)
+    assert "\n" not in message and all(mirror in message for mirror in mnist.MIRRORS)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written left behind

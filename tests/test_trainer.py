@@ -58,7 +58,45 @@ def test_validation_cadence_and_history_keys():
     assert list(train_history["loss"]) == list(range(40))
     assert list(val_history["loss"]) == list(range(0, 40, 4))
     assert list(train_history["accuracy"]) == list(val_history["accuracy"]) == list(range(0, 40, 4))
-    assert t.epochs_run == 2 and t.early_stop_epoch is None and t.global_step == 40
+    assert t.early_stop_epoch is None
+
+
+def test_fewer_than_five_batches_per_epoch_checks_every_step():
+    """3 batches an epoch: 3 // 5 = 0 steps between checks would divide by zero."""
+    t = ScriptedTrainer([1.0] * 100, Counter(), 0.1, 32, False, *toy_data(96),
+                        early_stopping=False)
+    train_history, val_history = t.train(2)
+    assert list(train_history["loss"]) == list(val_history["loss"]) == list(range(6))
+
+
+def test_a_loss_given_as_a_one_element_array_is_recorded_as_a_float():
+    """Some groups' models return the loss as an array of one element; the course's trainer
+    records it, and so does ours, as a float."""
+
+    class ArrayLosses(ScriptedTrainer):
+        def train_step(self, X_batch, Y_batch):
+            super().train_step(X_batch, Y_batch)
+            return np.array([0.25])
+
+        def validation_step(self):
+            loss, train_accuracy, val_accuracy = super().validation_step()
+            return np.array([[loss]]), np.float32(train_accuracy), val_accuracy
+
+    t = ArrayLosses([1.0] * 100, Counter(), 0.1, 32, False, *toy_data(), early_stopping=False)
+    train_history, val_history = t.train(1)
+    assert set(train_history["loss"].values()) == {0.25}
+    assert all(type(v) is float for h in (train_history, val_history) for v in h["loss"].values())
+    assert all(type(v) is float for v in train_history["accuracy"].values())
+
+
+@pytest.mark.parametrize("bad", [None, "0.5", np.array([0.1, 0.2]), [0.1, 0.2]])
+def test_a_step_that_returns_no_single_number_is_named(bad):
+    class Bad(ScriptedTrainer):
+        def train_step(self, X_batch, Y_batch):
+            return bad
+
+    with pytest.raises(TypeError, match="the batch loss must be a number, got"):
+        Bad([1.0], Counter(), 0.1, 32, False, *toy_data()).train(1)
 
 
 def test_early_stopping_after_exactly_ten_checks_without_improvement():
@@ -68,11 +106,11 @@ def test_early_stopping_after_exactly_ten_checks_without_improvement():
     train_history, val_history = t.train(50)
     assert t.calls == 15, "stops at the 10th check without improvement, not before, not after"
     assert list(val_history["loss"].values()) == losses[:15]
-    assert t.best_step == 16 and t.best_val_loss == 1
+    assert t.best_step == 16 and val_history["loss"][t.best_step] == 1
     # the weights saved at step 16 (after 17 updates) are restored
     assert t.model.w[0, 0] == 17
     # checks 0-4 fall in epoch 0, 5-9 in epoch 1, 10-14 in epoch 2
-    assert t.early_stop_epoch == 2 and t.epochs_run == 3
+    assert t.early_stop_epoch == 2
     assert max(train_history["loss"]) == 56  # it stopped right after the check at step 56
 
 
@@ -84,16 +122,16 @@ def test_patience_is_configurable():
 
 def test_without_early_stopping_all_epochs_run_and_weights_are_kept():
     t = scripted([1.0] + [2.0] * 100, early_stopping=False)
-    t.train(3)
-    assert t.early_stop_epoch is None and t.epochs_run == 3
+    train_history, _ = t.train(3)
+    assert t.early_stop_epoch is None and len(train_history["loss"]) == 60
     assert t.model.w[0, 0] == 60  # last weights, not the best ones
     assert t.best_step == 0
 
 
 def test_budget_runs_out_before_patience_best_weights_restored():
     t = scripted([3.0, 2.0, 1.0] + [2.0] * 100)
-    t.train(1)
-    assert t.early_stop_epoch is None and t.epochs_run == 1
+    train_history, _ = t.train(1)
+    assert t.early_stop_epoch is None and len(train_history["loss"]) == 20
     assert t.best_step == 8 and t.model.w[0, 0] == 9
 
 
@@ -121,12 +159,12 @@ def separable(rng, n=1024, k=None):
     return X, task3a.one_hot_encode(scores.argmax(axis=1), k)
 
 
-def run_logistic(seed, shuffle=True, dtype=np.float32, epochs=5):
+def run_logistic(seed, shuffle=True, epochs=5):
     rng = np.random.default_rng(42)
     X, Y = separable(rng)
     model = task2a.BinaryModel()
     t = task2.LogisticTrainer(model, 0.5, 32, shuffle, X[:768], Y[:768], X[768:], Y[768:],
-                                seed=seed, dtype=dtype)
+                              seed=seed)
     return t, model, t.train(epochs)
 
 
@@ -144,11 +182,10 @@ def test_logistic_learns_a_separable_problem():
     X, Y = separable(rng, n=2048)
     model = task2a.BinaryModel()
     t = task2.LogisticTrainer(model, 0.5, 32, True, X[:1536], Y[:1536], X[1536:], Y[1536:],
-                                early_stopping=False)
+                              early_stopping=False)
     _, val_history = t.train(30)
     assert task2.calculate_accuracy(X[:1536], Y[:1536], model) >= 0.99
     assert list(val_history["accuracy"].values())[-1] >= 0.95
-    assert model.w.dtype == np.float64  # trained in float32, handed back in float64
 
 
 def test_softmax_learns_a_separable_problem():
@@ -158,24 +195,17 @@ def test_softmax_learns_a_separable_problem():
     Y10[:, :4] = Y
     model = task3a.SoftmaxModel(0.0)
     t = task3.SoftmaxTrainer(model, 2.0, 64, True, X[:2560], Y10[:2560], X[2560:], Y10[2560:],
-                               early_stopping=False)
+                             early_stopping=False)
     train_history, _ = t.train(60)
     assert task3.calculate_accuracy(X[:2560], Y10[:2560], model) >= 0.97
     assert list(train_history["accuracy"].values())[-1] >= 0.97
-
-
-def test_float64_and_float32_paths_agree_on_a_short_run():
-    _, m32, (_t32, v32) = run_logistic(seed=1, dtype=np.float32)
-    _, m64, (_t64, v64) = run_logistic(seed=1, dtype=np.float64)
-    np.testing.assert_allclose(list(v32["loss"].values()), list(v64["loss"].values()), rtol=1e-4)
-    np.testing.assert_allclose(m32.w, m64.w, rtol=1e-3, atol=1e-5)
 
 
 def test_bad_arguments_are_reported():
     X, Y, Xv, Yv = toy_data()
     with pytest.raises(ValueError, match="batch_size 1000 is larger"):
         ScriptedTrainer([], Counter(), 0.1, 1000, False, X, Y, Xv, Yv)
-    with pytest.raises(ValueError, match=r"X_train must be \(N, D\) images and Y_train"):
+    with pytest.raises(ValueError, match=r"X_train must be \(N, D\) finite numbers and Y_train"):
         ScriptedTrainer([], Counter(), 0.1, 32, False, X, Y[:5], Xv, Yv)
 
 
@@ -193,21 +223,16 @@ def test_task2_early_stopping_on_real_data(binary_data):
     _X_train, _Y_train, X_val, Y_val = binary_data
     results = {}
     for shuffle in (False, True):
-        for dtype in (np.float32, np.float64):
-            model = task2a.BinaryModel()
-            t = task2.LogisticTrainer(model, 0.05, 128, shuffle, *binary_data, dtype=dtype)
-            t.train(500)
-            results[shuffle, np.dtype(dtype).name] = (
-                t.early_stop_epoch, task2.calculate_accuracy(X_val, Y_val, model))
+        model = task2a.BinaryModel()
+        t = task2.LogisticTrainer(model, 0.05, 128, shuffle, *binary_data)
+        t.train(500)
+        results[shuffle] = (t.early_stop_epoch, task2.calculate_accuracy(X_val, Y_val, model))
     print("task 2 (early_stop_epoch, val accuracy):", results)
     for epoch, accuracy in results.values():
         assert epoch is not None and 5 <= epoch < 100, "stops early, well inside 500 epochs"
         assert 0.96 <= accuracy <= 0.99
-    # the fast float32 path stops at the same epoch as float64
-    assert results[False, "float32"][0] == results[False, "float64"][0]
-    assert results[True, "float32"][0] == results[True, "float64"][0]
     # the assignment's run (no shuffling, seed-independent) stops in epoch 33, 0-based
-    assert results[False, "float64"][0] == 33
+    assert results[False][0] == 33
 
 
 @pytest.mark.slow

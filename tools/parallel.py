@@ -67,6 +67,8 @@ def side_by_side(jobs: Sequence[Job], processes: int | None = None) -> list[Any]
 def _start_worker(stop: Any) -> None:
     trace.install_if_tracing()  # a build's cache records what its workers read too
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
+    import numpy  # noqa: F401  (loads the BLAS library, so that the limit below reaches it)
+
     threadpool_limits(1)
     threading.Thread(target=_exit_when_stopped, args=(stop,), daemon=True).start()
 
