@@ -100,7 +100,8 @@ def previous_build(project, out, monkeypatch) -> dict:
     return snapshot(out)
 
 
-@pytest.mark.parametrize("tamper", ["symlink", "edited", "extra figure", "unlisted"])
+@pytest.mark.parametrize("tamper", ["symlink", "edited", "edited figure", "extra figure",
+                                    "unlisted"])
 def test_a_product_that_is_not_what_the_build_wrote_is_refused_never_followed(
         project, tmp_path, monkeypatch, capsys, tamper):
     out = tmp_path / "out"
@@ -109,6 +110,7 @@ def test_a_product_that_is_not_what_the_build_wrote_is_refused_never_followed(
     thesis.write_bytes(b"%PDF my thesis")
     expected = {"symlink": "assignment1.pdf is not what this build wrote (is a symbolic link)",
                 "edited": "metrics.json changed since this build wrote it",
+                "edited figure": "figures changed since this build wrote it",
                 "extra figure": "figures holds mine.png, which this build did not write",
                 "unlisted": "assignment1.html was not written by this build"}[tamper]
     if tamper == "symlink":
@@ -116,6 +118,8 @@ def test_a_product_that_is_not_what_the_build_wrote_is_refused_never_followed(
         (out / "assignment1.pdf").symlink_to(thesis)
     elif tamper == "edited":
         (out / "metrics.json").write_text('{"edited": true}')
+    elif tamper == "edited figure":  # the same name, other content: compared by content
+        (out / "figures" / "rectangle.png").write_bytes(b"the user's own drawing")
     elif tamper == "extra figure":
         (out / "figures" / "mine.png").write_bytes(tiny_png())
     else:  # the record no longer lists the page
