@@ -59,8 +59,7 @@ def python_label(version: tuple[int, ...]) -> str:
 
 
 def in_terminal_foreground() -> bool:
-    """Whether this process's group is the foreground of its terminal, so that a Ctrl-C typed
-    there reaches the command as well (POSIX only)."""
+    """Whether a Ctrl-C typed in this process's terminal reaches the command too (POSIX)."""
     for stream in (sys.stdin, sys.stdout, sys.stderr):
         try:
             return os.tcgetpgrp(stream.fileno()) == os.getpgrp()
@@ -70,11 +69,9 @@ def in_terminal_foreground() -> bool:
 
 
 def passes_on(signum: int) -> bool:
-    """Whether tasks.py sends ``signum`` on to the command it runs. On Windows the console
-    delivers Ctrl-C and Ctrl-Break to every process attached to it, the command included, and
-    nothing else can be sent without killing it. Elsewhere SIGTERM and SIGHUP always (a twice
-    delivered stop is still a stop), SIGINT when it did not come from the terminal (which sends
-    it to the command too: passing it on would turn one Ctrl-C into two)."""
+    """Whether tasks.py sends ``signum`` on to the command it runs: never on Windows (the
+    console gives Ctrl-C and Ctrl-Break to every process), else SIGTERM and SIGHUP always and
+    SIGINT unless the terminal sent it to the command as well (one Ctrl-C must not be two)."""
     if os.name == "nt":
         return False
     return signum != signal.SIGINT or not in_terminal_foreground()
@@ -88,9 +85,8 @@ INTERRUPTED = (130, -signal.SIGINT, 0xC000013A)
 
 
 def child_environment() -> dict[str, str]:
-    """The environment for commands: errors="backslashreplace" joins PYTHONIOENCODING, so a
-    console that cannot show a character (cp1252, a CJK folder name) gets an escape, not a
-    crash."""
+    """The commands' environment: PYTHONIOENCODING with errors="backslashreplace", so that a
+    console that cannot show a character gets an escape, not a crash."""
     env = dict(os.environ)
     encoding = env.get("PYTHONIOENCODING", "")
     if ":" not in encoding:
@@ -99,11 +95,9 @@ def child_environment() -> dict[str, str]:
 
 
 def run(*command: str | Path) -> None:
-    """Run a command from the project's root and wait for it to end, however it is stopped.
-
-    Stop signals sent to tasks.py are passed on to the command (see ``passes_on``) and
-    tasks.py waits for it to finish its own clean-up. Raises KeyboardInterrupt after Ctrl-C,
-    Stopped after SIGTERM or SIGHUP, CommandFailed when it fails."""
+    """Run a command from the project's root, pass stop signals on (``passes_on``) and wait
+    for its clean-up; KeyboardInterrupt after Ctrl-C, Stopped after SIGTERM or SIGHUP,
+    CommandFailed when it fails."""
     received: list[int] = []
     child: subprocess.Popen | None = None
 
@@ -132,8 +126,7 @@ def run(*command: str | Path) -> None:
 
 
 def setup_fingerprint() -> str:
-    """What the environment is built from: the lock, pyproject.toml and this Python's version
-    (a .venv made by another version is rebuilt)."""
+    """What .venv is built from: the lock, pyproject.toml and this Python's version."""
     digest = hashlib.sha256()
     for name in ("requirements.lock", "pyproject.toml"):
         digest.update((ROOT / name).read_bytes())
@@ -149,8 +142,7 @@ def venv_is_ready(python: Path, stamp: Path, wanted: str) -> bool:
 
 
 def probe(python: Path) -> tuple[str, bool] | str:
-    """(major.minor, whether pip is there) of the environment's interpreter, or why it does
-    not start."""
+    """(major.minor, whether pip is there) of an interpreter, or why it does not start."""
     code = ("import sys, importlib.util; print('%d.%d' % sys.version_info[:2]); "
             "print(importlib.util.find_spec('pip') is not None)")
     try:
@@ -165,8 +157,8 @@ def probe(python: Path) -> tuple[str, bool] | str:
 
 
 def rebuild_reason(python: Path) -> str | None:
-    """Why the existing ``.venv`` cannot be completed in place, or None when it can (or when
-    there is none). UserError for a ``.venv`` that is not an environment tasks.py made."""
+    """Why ``.venv`` cannot be completed in place (None: it can, or there is none);
+    UserError for a ``.venv`` that tasks.py did not make."""
     if VENV.is_symlink() and not VENV.exists():
         return f"it is a link to {os.readlink(VENV)}, which does not exist"
     if not VENV.exists():
@@ -226,8 +218,8 @@ def announce_waiting(pid: int | None) -> None:
 
 
 def ensure_venv() -> Path:
-    """The environment's interpreter, after creating, completing or rebuilding ``.venv`` as
-    needed (one set-up at a time: the lock file ``.venv.lock`` beside it)."""
+    """The interpreter of ``.venv``, created, completed or rebuilt as needed (one set-up at a
+    time: ``.venv.lock``)."""
     python = venv_python(VENV)
     stamp = VENV / ".installed"
     wanted = setup_fingerprint()
@@ -267,9 +259,8 @@ def ensure_venv() -> Path:
 
 
 def from_caller(args: list[str], cwd: Path) -> list[str]:
-    """``args`` with the paths in them made absolute from ``cwd``, the folder tasks.py was
-    started in (commands run from the project's root): the values of PATH_OPTIONS, and any
-    argument naming a file or folder there (a pytest node id too: ``test_x.py::test_y``)."""
+    """``args`` with their paths made absolute from ``cwd``, where tasks.py was started: the
+    values of PATH_OPTIONS and any argument naming a file there (``test_x.py::test_y`` too)."""
     if cwd == ROOT:
         return args
     out: list[str] = []
@@ -327,8 +318,7 @@ def task_zip(py: None, args: list[str]) -> None:
 
 
 def task_lint(py: Path, args: list[str]) -> None:
-    """ruff, and vermin on what runs on Python 3.8: the hand-in and the stand-in mnist.py
-    handin-check puts beside it."""
+    """ruff, and vermin on what runs on Python 3.8 (the hand-in, the stand-in mnist.py)."""
     on_38 = [*HANDIN_FILES, "tools/course_mnist.py"]
     run(py, "-m", "ruff", "check", ".", *args)
     run(py, "-c", "import sys, vermin; sys.exit(vermin.main())", "--no-tips", "--violations",
@@ -337,9 +327,8 @@ def task_lint(py: Path, args: list[str]) -> None:
 
 
 def task_lock(py: Path, args: list[str]) -> None:
-    """One lock for every Python from MIN_PYTHON on, with environment markers where versions
-    differ (uv's universal resolution; pip installs it). Pins already in the lock are kept
-    where they still fit; ``--upgrade`` moves them."""
+    """One lock for every Python from MIN_PYTHON on (uv's universal resolution, markers where
+    versions differ); pins that still fit are kept, ``--upgrade`` moves them."""
     run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv")
     run(py, "-m", "uv", "pip", "compile", "--quiet", "--universal", "--python-version",
         python_label(MIN_PYTHON), "--no-header", "--output-file", "requirements.lock",
@@ -352,8 +341,7 @@ def task_hooks(py: Path, args: list[str]) -> None:
 
 
 def task_clean(py: Path | None, args: list[str]) -> None:
-    """Remove CLEANED; refuses arguments, a running build, and says what it could not
-    remove."""
+    """Remove CLEANED; refuses arguments and a running build, and names what it could not."""
     folders = ", ".join(f"{name}/" for name in CLEANED)
     if args:
         raise UserError(f"takes no arguments (got {' '.join(args)}): it removes {folders}; to "
@@ -400,8 +388,7 @@ STDLIB_ONLY = ("clean", "zip")
 
 
 def main(argv: list[str], cwd: Path = ROOT) -> int:
-    """Run the command ``argv`` names (``cwd``: the folder tasks.py was started in); its exit
-    code."""
+    """Run the command ``argv`` names (``cwd``: where tasks.py was started); its exit code."""
     usage = __doc__.strip()
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage)

@@ -88,21 +88,24 @@ def tracked_files() -> set[str] | None:
     return {line for line in out.splitlines() if (ROOT / line).is_file()}
 
 
-def test_the_source_zip_holds_every_file_git_tracks_as_the_working_tree_has_it(tmp_path):
-    tracked = tracked_files()
-    if tracked is None:
-        pytest.skip("not a git checkout")
-    readme = (ROOT / "README.md").read_bytes()
-    try:
-        (ROOT / "README.md").write_bytes(readme + b"\nan edit not yet committed 5521\n")
-        target = tasks.source_zip(tmp_path)
-    finally:
-        (ROOT / "README.md").write_bytes(readme)
-    with zipfile.ZipFile(target) as archive:
-        assert set(archive.namelist()) - {n for n in archive.namelist() if n.endswith("/")} \
-            == tracked
-        assert b"an edit not yet committed 5521" in archive.read("README.md")
-    assert ".gitignore" in tracked
+def test_the_source_zip_holds_every_file_git_tracks_as_the_working_tree_has_it(tmp_path,
+                                                                              monkeypatch):
+    repo = tmp_path / "checkout"
+    (repo / "data").mkdir(parents=True)
+    for name, text in ((".gitignore", "build/\n"), ("README.md", "committed\n"),
+                       ("data/x.gz", "data\n")):
+        (repo / name).write_text(text, encoding="utf-8")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "first"]):
+        subprocess.run([*git, *command], cwd=repo, check=True, capture_output=True)
+    (repo / "README.md").write_text("an edit not yet committed 5521\n", encoding="utf-8")
+    (repo / "untracked.txt").write_text("not in the archive\n", encoding="utf-8")
+    monkeypatch.setattr(tasks, "ROOT", repo)
+    with zipfile.ZipFile(tasks.source_zip(tmp_path / "out")) as archive:
+        files = {n for n in archive.namelist() if not n.endswith("/")}
+        assert files == {".gitignore", "README.md", "data/x.gz"}
+        assert archive.read("README.md") == b"an edit not yet committed 5521\n"
+    assert (repo / "README.md").read_text(encoding="utf-8").startswith("an edit")  # untouched
 
 
 @pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")

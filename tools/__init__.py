@@ -1,2 +1,1 @@
-"""The builders behind `python tasks.py report`, `handin`, `zip` and `handin-check`, and the
-report's Jupyter export format (``report_exporter``)."""
+"""The tools behind `python tasks.py`: a module per job (see README.md, Layout)."""
