@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import subprocess
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -143,7 +144,9 @@ def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
 
     def execute() -> None:
         try:
-            client.execute(env=env)
+            # the cells' output comes as messages; what the kernel's worker processes print
+            # to the inherited stdout (the course's loaders print shapes) is not the report's
+            client.execute(env=env, stdout=subprocess.DEVNULL)
         except BaseException as exc:  # reported in the calling thread
             failed.append(exc)
             loop = asyncio.get_event_loop()  # nbclient's, for this thread
