@@ -17,7 +17,6 @@ PLACEHOLDER_GROUP = "Group ?? (set group in report.toml)"
 PLACEHOLDER_AUTHORS = ("Author names (set authors in report.toml)",)
 
 
-
 @dataclass(frozen=True)
 class Project:
     """A checkout: its notebook's code runs in ``root``; its builds lock, cache and write in
@@ -40,8 +39,8 @@ class Project:
             if (candidate / "tasks.py").is_file() and (candidate / "tools" / "report.py").is_file():
                 return cls(candidate)
         raise UserError(f"{folder} is not in a checkout of the assignment (no tasks.py and "
-                          f"tools/ in it or above it): open the notebook from its project "
-                          f"folder")
+                        f"tools/ in it or above it): open the notebook from its project "
+                        f"folder")
 
 
 PROJECT = Project(Path(__file__).resolve().parents[1])
@@ -64,14 +63,14 @@ def read_config(config: Path, required: bool = False) -> dict:
         return {"group": "", "authors": []}
     if config.is_dir():
         raise UserError(f"{config} is a folder, not a file: the title page's group and names "
-                          f"go in a file of that name")
+                        f"go in a file of that name")
     try:
         text = config.read_bytes().decode("utf-8-sig")  # Notepad may write a BOM
     except OSError as exc:
         raise UserError(f"{config}: cannot read it ({exc.strerror})") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"{config}: not UTF-8 text (byte {exc.start} is "
-                          f"{exc.object[exc.start]:#04x}); save it as UTF-8") from exc
+                        f"{exc.object[exc.start]:#04x}); save it as UTF-8") from exc
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -80,21 +79,21 @@ def read_config(config: Path, required: bool = False) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{config}: not valid TOML ({exc}); expected lines like "
-                          f'group = "42" and authors = ["Name One", "Name Two"]') from exc
+                        f'group = "42" and authors = ["Name One", "Name Two"]') from exc
     unknown = sorted(set(data) - {"group", "authors"})
     if unknown:
         raise UserError(f"{config}: unknown key {unknown[0]!r}; it holds only group (a "
-                          f"string) and authors (a list of strings)")
+                        f"string) and authors (a list of strings)")
     group = data.get("group", "")
     if isinstance(group, bool) or not isinstance(group, (str, int)):
         raise UserError(f"{config}: group must be a string such as \"42\", got "
-                          f"{type(group).__name__} {group!r}")
+                        f"{type(group).__name__} {group!r}")
     authors = data.get("authors", [])
     if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
         what = type(authors).__name__ if not isinstance(authors, list) else "a list holding " + \
             ", ".join(sorted({type(a).__name__ for a in authors if not isinstance(a, str)}))
         raise UserError(f"{config}: authors must be a list of strings such as "
-                          f"[\"Name One\", \"Name Two\"], got {what}")
+                        f"[\"Name One\", \"Name Two\"], got {what}")
     return {"group": str(group), "authors": authors}
 
 

@@ -28,7 +28,7 @@ def read_notebook(path: Path) -> tuple[dict, bytes]:
     (merge-conflict markers included)."""
     if not path.is_file():
         raise UserError(f"{path} is {'a folder' if path.is_dir() else 'missing'}: the "
-                            f"report is built from the notebook file")
+                        f"report is built from the notebook file")
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
@@ -36,18 +36,18 @@ def read_notebook(path: Path) -> tuple[dict, bytes]:
         raise UserError(f"{path}: cannot read it ({exc.strerror})") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); it is not a notebook "
-                            f"Jupyter saved") from exc
+                        f"Jupyter saved") from exc
     conflict = re.search(r"^(<<<<<<<|=======|>>>>>>>)( |$)", text, re.MULTILINE)
     if conflict:
         raise UserError(f"{path} holds merge-conflict markers (line "
-                            f"{text.count(chr(10), 0, conflict.start()) + 1}: "
-                            f"{conflict.group(1)}): resolve the conflict, e.g. git checkout "
-                            f"--theirs {path.name} or --ours, then build again")
+                        f"{text.count(chr(10), 0, conflict.start()) + 1}: "
+                        f"{conflict.group(1)}): resolve the conflict, e.g. git checkout "
+                        f"--theirs {path.name} or --ours, then build again")
     try:
         nb = json.loads(text)
     except ValueError as exc:
         raise UserError(f"{path} is not valid notebook JSON ({exc}); restore it, e.g. git "
-                            f"checkout {path.name}, then build again") from exc
+                        f"checkout {path.name}, then build again") from exc
     cells = nb.get("cells") if isinstance(nb, dict) else None
     if not isinstance(cells, list) or not all(isinstance(c, dict) and "cell_type" in c
                                               for c in cells):

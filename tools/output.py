@@ -18,7 +18,6 @@ from tools.cli import UserError, file_digest
 NEXT, PREVIOUS = ".next", ".previous"
 
 
-
 def listing(path: Path) -> str | dict:
     """A product as a record lists it: a file's SHA-256, or a folder's {name: listing}.
     UserError for a symbolic link or anything that is neither (never followed)."""
@@ -39,7 +38,7 @@ def read_record(path: Path, builder: str) -> dict | None:
     fix = "move it elsewhere or delete it, or build with --out ANOTHER_FOLDER"
     if path.is_symlink() or not path.is_file():
         raise UserError(f"{path} is {'a symbolic link' if path.is_symlink() else 'a folder'}, "
-                          f"not this build's record: {fix}")
+                        f"not this build's record: {fix}")
     try:
         record = json.loads(path.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -47,7 +46,7 @@ def read_record(path: Path, builder: str) -> dict | None:
     if not isinstance(record, dict) or record.get("builder") != builder or \
             not isinstance(record.get("products"), dict):
         raise UserError(f"{path} is not a record of this build (its JSON with the list of "
-                          f"its files): {fix}")
+                        f"its files): {fix}")
     return record
 
 
@@ -72,8 +71,8 @@ def check_ours(folder: Path, record_name: str, builder: str, names: list[str]) -
             why = f"holds {sorted(set(found) - set(listed))[0]}, which this build did not write"
         if why:
             raise UserError(f"{path} {why}: the build replaces only what it wrote itself; "
-                              f"move it elsewhere or delete it, or build with --out "
-                              f"ANOTHER_FOLDER")
+                            f"move it elsewhere or delete it, or build with --out "
+                            f"ANOTHER_FOLDER")
     return record
 
 
@@ -139,7 +138,7 @@ def swap(folder: Path, record_name: str) -> None:
                 os.replace(target, source)
         except OSError as undo:
             raise UserError(f"{folder} is half updated ({exc}; undoing it failed: {undo}): "
-                              f"the next build puts the new set in place whole") from exc
+                            f"the next build puts the new set in place whole") from exc
         (new / record_name).unlink()  # the previous set is back: the new one is dropped
         raise
     shutil.rmtree(old, ignore_errors=True)

@@ -21,7 +21,6 @@ from tools.config import TITLE, TitlePage
 HERE = Path(__file__).resolve().parent
 
 
-
 def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "image/png")
                     ) -> tuple[str, dict[str, bytes], dict[str, str]]:
     """The report as pandoc Markdown, the figure files, and each figure's placement.
@@ -41,7 +40,7 @@ def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "im
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 raise UserError(f"the notebook holds an error output ({output.get('ename')}); "
-                                  f"run it again without errors")
+                                f"run it again without errors")
             data, meta = output.get("data", {}), output.get("metadata", {})
             mime = next((m for m in figures if m in data), None)
             if mime is not None:
@@ -72,7 +71,7 @@ def run_pandoc(jobs: list[tuple[Path, str, Path, list[str]]]) -> None:
             message = child.communicate(timeout=300)[1].decode("utf-8", "replace").strip()
             if child.returncode != 0 or message:
                 raise UserError(f"pandoc could not convert the report to {to}: "
-                                  f"{' '.join(message.split()) or f'exit {child.returncode}'}")
+                                f"{' '.join(message.split()) or f'exit {child.returncode}'}")
     finally:
         for child, _ in children:
             if child.poll() is None:
@@ -137,7 +136,7 @@ def compile_pdf(work: Path, body: str, files: dict[str, bytes], title: TitlePage
         kept = Path(tempfile.mkdtemp(prefix="assignment1-typst-"))
         shutil.copytree(work, kept, dirs_exist_ok=True)
         raise UserError(f"Typst could not build the PDF: {' '.join(str(exc).split())}. Its "
-                          f"source is kept in {kept / main.name}") from exc
+                        f"source is kept in {kept / main.name}") from exc
     for warning in warnings:
         print(f"typst: {' '.join(str(warning).split())}", file=sys.stderr)
     return pdf
