@@ -8,9 +8,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -202,3 +205,50 @@ def test_every_number_the_report_gives_is_one_the_handin_scripts_print(executed_
     unprinted = report - ASSIGNMENT_NUMBERS - {str(epochs)} - printed
     assert unprinted == set(), f"numbers in the report the hand-in's scripts do not print: " \
         f"{sorted(unprinted)}"
+
+
+PARALLEL_SLEEPERS = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from helpers import sleep
+from tools.parallel import side_by_side
+if __name__ == "__main__":
+    try:
+        side_by_side([(sleep, {{"seconds": 60, "started": {started!r}}})] * 3, processes=2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+def running_jobs(started: Path, count: int) -> list:
+    """The worker processes that have started a job, once ``count`` of them have."""
+    import psutil
+
+    for _ in range(400):
+        pids = [int(path.name) for path in started.iterdir()]
+        if len(pids) >= count:
+            return [psutil.Process(pid) for pid in pids]
+        time.sleep(0.05)
+    raise AssertionError(f"{count} jobs did not start")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="signals to one process are POSIX")
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_ctrl_c_or_a_killed_parent_ends_every_worker(signal_name, tmp_path):
+    """Ctrl-C (SIGINT to the parent alone, as a Jupyter interrupt sends it on Windows) raises
+    KeyboardInterrupt at once and ends the workers; a parent killed outright leaves workers
+    that end themselves."""
+    import psutil
+
+    code = PARALLEL_SLEEPERS.format(root=str(ROOT), tests=str(ROOT / "tests"),
+                                    started=str(tmp_path))
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = running_jobs(tmp_path, 2)  # two workers in the middle of a 60-second job
+    started = time.monotonic()
+    process.send_signal(getattr(signal, signal_name))
+    out, _ = process.communicate(timeout=30)
+    if signal_name == "SIGINT":
+        assert out.strip() == "interrupted" and process.returncode == 0
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [] and time.monotonic() - started < 10
