@@ -132,17 +132,16 @@ def plot_accuracy(run: Run) -> None:
 
 def plot_weights(runs: list[Run], fig: plt.Figure) -> None:
     """Task 4b: each model's 785 -> 10 weights (bias row dropped) as ten 28 x 28 images, one row
-    per model, each row on its own symmetric colour scale (red positive, blue negative)."""
-    axes = fig.subplots(len(runs), 10, squeeze=False, gridspec_kw={"wspace": 0.05,
-                                                                   "hspace": 0.05})
-    for row, run in zip(axes, runs):
+    per model on its own symmetric colour scale (red positive, blue negative)."""
+    axes = fig.subplots(len(runs), 10, squeeze=False, gridspec_kw={"wspace": 0.04,
+                                                                   "hspace": 0.04})
+    for row, run in enumerate(runs):
         limit = np.abs(run.model.w[:-1]).max()
-        for digit, ax in enumerate(row):
-            image = ax.imshow(run.model.w[:-1, digit].reshape(28, 28), cmap="RdBu_r",
-                              vmin=-limit, vmax=limit)
-            ax.set(xticks=[], yticks=[], title=str(digit) if row is axes[0] else "")
-        row[0].set_ylabel(f"$\\lambda = {run.l2_reg_lambda:g}$")
-        fig.colorbar(image, ax=list(row), fraction=0.015, pad=0.01)
+        for digit, ax in enumerate(axes[row]):
+            ax.imshow(run.model.w[:-1, digit].reshape(28, 28), cmap="RdBu_r", vmin=-limit,
+                      vmax=limit)
+            ax.set(xticks=[], yticks=[], title="" if row else str(digit))
+        axes[row, 0].set_ylabel(f"$\\lambda = {run.l2_reg_lambda:g}$")
 
 
 def plot_val_accuracy(runs: list[Run]) -> None:

@@ -21,12 +21,6 @@ import utils
 from task2a import pre_process_images
 
 
-def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
-    """(N, 1) or (N,) integer labels -> (N, num_classes) one-hot rows, float64:
-    label 3 -> [0, 0, 0, 1, 0, 0, 0, 0, 0, 0], row 3 of the identity matrix."""
-    return np.eye(num_classes)[_check_labels(Y, num_classes)]
-
-
 def cross_entropy_loss(targets: np.ndarray, outputs: np.ndarray) -> float:
     """The mean cross entropy C = -(1/N) sum_n sum_k y_k^n ln y_hat_k^n (a float) of one-hot
     targets (N, K) and probabilities outputs (N, K)."""
@@ -68,6 +62,12 @@ class SoftmaxModel:
 
     def zero_grad(self) -> None:
         self.grad = None
+
+
+def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N, 1) or (N,) integer labels -> (N, num_classes) one-hot rows, float64:
+    label 3 -> [0, 0, 0, 1, 0, 0, 0, 0, 0, 0], row 3 of the identity matrix."""
+    return np.eye(num_classes)[_check_labels(Y, num_classes)]
 
 
 def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarray):

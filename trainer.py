@@ -75,8 +75,7 @@ class BaseTrainer:
                     # Track training loss continuously
                     train_history["loss"][global_step] = loss
 
-                    # Track validation loss / accuracy every time we progress 20% through the
-                    # dataset
+                    # Track validation loss / accuracy every 20% of an epoch
                     if global_step % num_steps_per_val == 0:
                         val_loss, accuracy_train, accuracy_val = (
                             _number(value, what) for value, what in zip(

@@ -58,3 +58,15 @@ def free_port() -> int:
 def closed_port_url() -> str:
     """A loopback URL on which nothing listens (connection refused)."""
     return f"http://127.0.0.1:{free_port()}/"
+
+
+def sleep(seconds: float, started: str | None = None) -> float:
+    """An importable job for tools.parallel (a worker imports its function by name); it first
+    writes a file named by its process id into the folder ``started``, if given."""
+    import os
+    import time
+
+    if started:
+        (Path(started) / str(os.getpid())).touch()
+    time.sleep(seconds)
+    return seconds

@@ -68,6 +68,47 @@ def order_problems(found: list[Mark]) -> list[str]:
     return problems
 
 
+def page_fill(pdf_path: Path) -> list[float]:
+    """How far down each page its text reaches, as a share of the page's text area (0 to 1):
+    the lowest line of the report's own text (figures' text, in Matplotlib's DejaVu fonts,
+    and the page number, below the text area, left out)."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(str(pdf_path))
+    top, bottom = 2.0 / 2.54 * 72, 2.2 / 2.54 * 72  # the page design's margins, in points
+    fills = []
+    for page in reader.pages:
+        height, lows = float(page.mediabox.height), []
+
+        def visit(text, cm, tm, font, size, lows=lows):
+            y = cm[1] * tm[4] + cm[3] * tm[5] + cm[5]
+            if text.strip() and y > bottom and "DejaVu" not in str((font or {}).get(
+                    "/BaseFont", "")):
+                lows.append(y)
+
+        page.extract_text(visitor_text=visit)
+        fills.append((height - top - min(lows)) / (height - top - bottom) if lows else 0.0)
+    return fills
+
+
+def test_every_figure_is_on_its_headings_page(report_pdf):
+    """A task's heading, text and figure stay together: each "Task Xy" caption is on the page
+    of the heading "Task Xy"."""
+    found = marks(report_pdf)
+    headings = {m.task: m.page for m in found if m.kind == "heading" and m.task}
+    apart = [f"{m.text[:40]!r} on p. {m.page}, its heading on p. {headings[m.task]}"
+             for m in found if m.kind == "caption" and m.task and headings[m.task] != m.page]
+    assert apart == []
+
+
+def test_the_pages_are_full_and_few(report_pdf):
+    """At most 7 pages; none but the last under about three quarters full."""
+    fills = page_fill(report_pdf)
+    assert len(fills) <= 7, f"the report takes {len(fills)} pages"
+    thin = {page: f"{fill:.0%}" for page, fill in enumerate(fills[:-1], 1) if fill < 0.72}
+    assert thin == {}, f"pages less than about three quarters full: {thin}"
+
+
 def test_every_figure_stands_under_its_own_task(report_pdf):
     found = marks(report_pdf)
     tasks = [m.task for m in found if m.kind == "heading" and m.task]

@@ -4,11 +4,16 @@ worker processes with the same results as one after another."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,3 +162,93 @@ def test_runs_side_by_side_equal_runs_one_after_another():
         assert a.val_history["accuracy"] == c.val_history["accuracy"]
         np.testing.assert_allclose(list(a.train_history["loss"].values()),
                                    list(c.train_history["loss"].values()), rtol=1e-12)
+
+
+#: Numbers the report takes from the assignment, not from a run (splits, budgets, thresholds).
+ASSIGNMENT_NUMBERS = {"0", "1", "10", "20", "50", "100", "500", "0.5", "785", "7850", "10000",
+                      "20000"}
+NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?![A-Za-z\d])")
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a text shows, without thousands separators; LaTeX maths (settings such as
+    lambda = 2, or 10^{-6}) left out."""
+    text = re.sub(r"\$[^$]*\$", " ", text)
+    return {match.replace(",", "") for match in NUMBER.findall(text)}
+
+
+@pytest.mark.slow
+def test_every_number_the_report_gives_is_one_the_handin_scripts_print(executed_notebook,
+                                                                        tmp_path):
+    """The report's Tasks 2a to 4e, from the session's (quick) build, against what the six
+    hand-in files print when run as a grader runs them (task3.py with the quick build's
+    epochs): each result in the report's text is printed by the scripts, digit for digit."""
+    nb, products = executed_notebook
+    cells = nb.cells[next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                          and "# Task 2:" in "".join(c.source)):]
+    report = set().union(*(numbers(str(output.get("data", {}).get("text/markdown", "")))
+                           for cell in cells for output in cell.get("outputs", [])))
+    epochs = json.loads((products / "metrics.json").read_text())["epochs_softmax"]
+    for name in ("task2.py", "task2a.py", "task3.py", "task3a.py", "trainer.py", "utils.py",
+                 "mnist.py"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    printed = set()
+    for command in (["task2a.py"], ["task3a.py"], ["task2.py"], ["task3.py", "--epochs",
+                                                                  str(epochs)]):
+        result = subprocess.run([sys.executable, *command, *(["--out", "figures"] if
+                                                            "a.py" not in command[0] else [])],
+                                cwd=tmp_path, env=script_env(), capture_output=True,
+                                text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-2000:]
+        printed |= numbers(result.stdout)
+    assert len(report - ASSIGNMENT_NUMBERS) >= 30  # the report's results, not a few constants
+    unprinted = report - ASSIGNMENT_NUMBERS - {str(epochs)} - printed
+    assert unprinted == set(), f"numbers in the report the hand-in's scripts do not print: " \
+        f"{sorted(unprinted)}"
+
+
+PARALLEL_SLEEPERS = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from helpers import sleep
+from tools.parallel import side_by_side
+if __name__ == "__main__":
+    try:
+        side_by_side([(sleep, {{"seconds": 60, "started": {started!r}}})] * 3, processes=2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+"""
+
+
+def running_jobs(started: Path, count: int) -> list:
+    """The worker processes that have started a job, once ``count`` of them have."""
+    import psutil
+
+    for _ in range(400):
+        pids = [int(path.name) for path in started.iterdir()]
+        if len(pids) >= count:
+            return [psutil.Process(pid) for pid in pids]
+        time.sleep(0.05)
+    raise AssertionError(f"{count} jobs did not start")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="signals to one process are POSIX")
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGKILL"])
+def test_ctrl_c_or_a_killed_parent_ends_every_worker(signal_name, tmp_path):
+    """Ctrl-C (SIGINT to the parent alone, as a Jupyter interrupt sends it on Windows) raises
+    KeyboardInterrupt at once and ends the workers; a parent killed outright leaves workers
+    that end themselves."""
+    import psutil
+
+    code = PARALLEL_SLEEPERS.format(root=str(ROOT), tests=str(ROOT / "tests"),
+                                    started=str(tmp_path))
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    workers = running_jobs(tmp_path, 2)  # two workers in the middle of a 60-second job
+    started = time.monotonic()
+    process.send_signal(getattr(signal, signal_name))
+    out, _ = process.communicate(timeout=30)
+    if signal_name == "SIGINT":
+        assert out.strip() == "interrupted" and process.returncode == 0
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [] and time.monotonic() - started < 10
