@@ -114,7 +114,7 @@ def overfitting_signs(run: Run, checks: int = 5) -> dict:
     training and at its end: last step -> (training minus validation accuracy, val loss)."""
     steps, signs = list(run.val_history["loss"]), {}
     for end in (len(steps) // 2, len(steps)):
-        window = steps[end - checks:end]
+        window = steps[max(end - checks, 0):end]
         gap = [run.train_history["accuracy"][s] - run.val_history["accuracy"][s] for s in window]
         signs[window[-1]] = (np.mean(gap), np.mean([run.val_history["loss"][s] for s in window]))
     return signs
