@@ -38,9 +38,8 @@ FILES = {
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
            "https://storage.googleapis.com/cvdf-datasets/mnist/")
 _PROJECT_DATA = Path(__file__).resolve().parent / "data" / "mnist"
-_HOW_TO_FIX = ("To fix: copy the four MNIST .gz files into {} by hand (the project ships them "
-               "in data/mnist/), or point MNIST_DIR or load(data_dir=...) at a folder that holds "
-               "them.")
+_HOW_TO_FIX = ("To fix: copy the four MNIST .gz files (data/mnist/ has them) into {} by hand, "
+               "or point MNIST_DIR or load(data_dir=...) at a folder that holds them.")
 
 
 class MNISTIntegrityError(ValueError, OSError):
@@ -60,9 +59,8 @@ def default_data_dir() -> Path:
 def download(stem: str, data_dir: str | os.PathLike, mirrors: Sequence[str] | str = MIRRORS, *,
              sha256: str | None = None, timeout: float = 30.0, deadline: float = 600.0,
              progress: bool = True) -> Path:
-    """Fetch ``<stem>.gz`` into ``data_dir`` from the first of ``mirrors`` that has it, through
-    ``.<stem>.pid<N>.*.part`` renamed once the SHA-256 of its decompressed bytes is ``sha256``
-    (default the canonical one); ``timeout`` bounds each read, ``deadline`` each transfer (s)."""
+    """Fetch ``<stem>.gz`` into ``data_dir`` from the first of ``mirrors`` that serves it with
+    the SHA-256 ``sha256`` (default the canonical one), through a ``.part`` file renamed once."""
     if stem not in FILES and sha256 is None:
         raise ValueError(f"download: unknown MNIST file {stem!r}; expected one of "
                          f"{', '.join(FILES)}")

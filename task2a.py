@@ -63,7 +63,7 @@ class BinaryModel:
 
 def gradient_approximation_test(model: BinaryModel, X: np.ndarray, Y: np.ndarray):
     """
-        Numerical approximation for gradients. Should not be edited.
+        Numerical approximation for gradients. Should not be edited. 
         Details about this test is given in the appendix in the assignment.
     """
     w_orig = np.random.normal(loc=0, scale=1/model.w.shape[0]**2, size=model.w.shape)
@@ -85,18 +85,16 @@ def gradient_approximation_test(model: BinaryModel, X: np.ndarray, Y: np.ndarray
         difference = gradient_approximation - model.grad[i, 0]
         assert abs(difference) <= epsilon**2,\
             f"Calculated gradient is incorrect. " \
-            f"Approximation: {gradient_approximation}, actual gradient: {model.grad[i, 0]}\n" \
+            f"Approximation: {gradient_approximation}, actual gradient: {model.grad[i,0]}\n" \
             f"If this test fails there could be errors in your cross entropy loss function, " \
             f"forward function or backward function"
 
 
 def gradient_check(model: BinaryModel, X: np.ndarray, Y: np.ndarray,
                    epsilon: float = 1e-3) -> tuple[float, float]:
-    """The course's test at the model's current weights: for every weight, the central
-    difference (C(w_i + eps) - C(w_i - eps)) / (2 eps) must agree with ``backward``'s gradient
-    within eps^2 (else AssertionError naming the worst weight). Returns the largest |difference|
-    and the relative error ||numeric - analytic|| / (||numeric|| + ||analytic||); the weights
-    are left as they were."""
+    """The course's test at the model's current weights (kept): (C(w_i + eps) - C(w_i - eps)) /
+    (2 eps) against ``backward``'s gradient, within eps^2 (else AssertionError); returns the
+    largest |difference| and ||numeric - analytic|| / (||numeric|| + ||analytic||)."""
     w = model.w
     model.backward(X, model.forward(X), Y)
     analytic, numeric = model.grad, np.empty(w.shape)

@@ -75,13 +75,14 @@ class SoftmaxTrainer(BaseTrainer):
 
 @dataclass
 class Run:
-    """One training: lambda, model, histories, the epoch early stopping ended it, final numbers."""
+    """A training: lambda, model, histories, early stop epoch, best step, final numbers."""
 
     l2_reg_lambda: float
     model: SoftmaxModel
     train_history: dict
     val_history: dict
     early_stop_epoch: int | None
+    best_step: int
     final: dict
 
 
@@ -93,8 +94,7 @@ def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def train(l2_reg_lambda: float, num_epochs: int = NUM_EPOCHS) -> Run:
-    """One run of the course's script: the split, a new SoftmaxModel(l2_reg_lambda) and trainer
-    (seed 0, early stopping on, as the course's); the final numbers of the weights it returns."""
+    """One run of the course's script: a new SoftmaxModel and trainer (seed 0, early stopping)."""
     X_train, Y_train, X_val, Y_val = load_data()
     model = SoftmaxModel(l2_reg_lambda)
     trainer = SoftmaxTrainer(model, LEARNING_RATE, BATCH_SIZE, SHUFFLE_DATASET,
@@ -105,20 +105,31 @@ def train(l2_reg_lambda: float, num_epochs: int = NUM_EPOCHS) -> Run:
              "train_accuracy": calculate_accuracy(X_train, Y_train, model),
              "val_accuracy": calculate_accuracy(X_val, Y_val, model),
              "norm": float(np.linalg.norm(model.w)), "norm_squared": float(np.sum(model.w ** 2))}
-    return Run(l2_reg_lambda, model, train_history, val_history, trainer.early_stop_epoch, final)
+    return Run(l2_reg_lambda, model, train_history, val_history, trainer.early_stop_epoch,
+               trainer.best_step, final)
 
 
-def overfitting_signs(run: Run) -> dict:
-    """Task 3d's numbers, at the check halfway through training and at the last check:
-    step -> (training minus validation accuracy, validation loss)."""
-    steps = list(run.val_history["loss"])
-    return {step: (run.train_history["accuracy"][step] - run.val_history["accuracy"][step],
-                   run.val_history["loss"][step]) for step in (steps[len(steps) // 2], steps[-1])}
+def overfitting_signs(run: Run, checks: int = 5) -> dict:
+    """Task 3d's numbers, each the mean over ``checks`` checks (one epoch's), halfway through
+    training and at its end: last step -> (training minus validation accuracy, val loss)."""
+    steps, signs = list(run.val_history["loss"]), {}
+    for end in (len(steps) // 2, len(steps)):
+        window = steps[max(end - checks, 0):end]
+        gap = [run.train_history["accuracy"][s] - run.val_history["accuracy"][s] for s in window]
+        signs[window[-1]] = (np.mean(gap), np.mean([run.val_history["loss"][s] for s in window]))
+    return signs
+
+
+def cosine(a: Run, b: Run) -> float:
+    """The cosine between two models' weights: 1 when only their lengths differ (task 4d)."""
+    return float(np.sum(a.model.w * b.model.w) / np.linalg.norm(a.model.w) /
+                 np.linalg.norm(b.model.w))
 
 
 def plot_loss(run: Run) -> None:
     """Task 3b on the current axes: training loss (mean over 10 steps) and validation loss."""
     utils.plot_loss(run.train_history["loss"], "Training loss", npoints_to_average=10)
+    plt.gca().collections[-1].set_label("Training loss ±1 std over 10 steps")  # not "variance"
     utils.plot_loss(run.val_history["loss"], "Validation loss")
     _label("Task 3b: softmax regression, loss", "Cross entropy loss", (0.2, 0.6))
 
@@ -131,8 +142,7 @@ def plot_accuracy(run: Run) -> None:
 
 
 def plot_weights(runs: list[Run], fig: plt.Figure) -> None:
-    """Task 4b: each model's 785 -> 10 weights (bias row dropped) as ten 28 x 28 images, one row
-    per model on its own symmetric colour scale (red positive, blue negative)."""
+    """Task 4b: a row of ten 28 x 28 images of each model's weights, red +, blue -."""
     axes = fig.subplots(len(runs), 10, squeeze=False, gridspec_kw={"wspace": 0.04,
                                                                    "hspace": 0.04})
     for row, run in enumerate(runs):
@@ -145,17 +155,20 @@ def plot_weights(runs: list[Run], fig: plt.Figure) -> None:
 
 
 def plot_val_accuracy(runs: list[Run]) -> None:
-    """Task 4c on the current axes: validation accuracy during training, one curve per lambda."""
+    """Task 4c: validation accuracy per lambda, a dot at the check whose weights it keeps."""
     for run, style in zip(runs, ("-", "--", "-.", ":")):
         steps, accuracy = zip(*run.val_history["accuracy"].items())
-        plt.plot(steps, accuracy, style, label=f"$\\lambda = {run.l2_reg_lambda:g}$")
+        line, = plt.plot(steps, accuracy, style, label=f"$\\lambda = {run.l2_reg_lambda:g}$")
+        plt.plot(run.best_step, run.val_history["accuracy"][run.best_step], "o",
+                 color=line.get_color())
     _label("Task 4c: validation accuracy for each $\\lambda$", "Validation accuracy", (0.7, 0.94))
 
 
-def plot_norms(runs: list[Run], axes: list[plt.Axes]) -> None:
+def plot_norms(runs: list[Run], fig: plt.Figure) -> None:
     """Task 4e: ||w|| (left) and ||w||^2 (right) of each final model against lambda."""
     lambdas = [run.l2_reg_lambda for run in runs]
-    for ax, key, label in zip(axes, ("norm", "norm_squared"),
+    for ax, key, label in zip(fig.subplots(1, 2, gridspec_kw={"wspace": 0.38}),
+                              ("norm", "norm_squared"),
                               ("$\\|w\\|_2$", "$\\|w\\|_2^2 = \\sum_{i,j} w_{i,j}^2$")):
         ax.plot(lambdas, [run.final[key] for run in runs], "o-")
         ax.set(xscale="log", ylim=(0, None), xlabel="$\\lambda$ (log scale)", ylabel=label,
@@ -185,21 +198,23 @@ def main(argv: list[str] | None = None) -> None:
     for lam in (0.0, *L2_REG_LAMBDAS):
         runs.append(train(lam, args.epochs))
         final = runs[-1].final
-        print(f"lambda = {lam:g}: early stop epoch {runs[-1].early_stop_epoch}, train loss "
-              f"{final['train_loss']:.4f}, validation loss {final['val_loss']:.4f}, train "
-              f"accuracy {100 * final['train_accuracy']:.2f}%, validation accuracy "
-              f"{100 * final['val_accuracy']:.2f}%, ||w|| {final['norm']:.2f}, ||w||^2 "
-              f"{final['norm_squared']:.1f}", flush=True)
+        print(f"lambda = {lam:g}: early stop epoch {runs[-1].early_stop_epoch}, weights of step "
+              f"{runs[-1].best_step}: train loss {final['train_loss']:.4f}, validation loss "
+              f"{final['val_loss']:.4f}, train accuracy {100 * final['train_accuracy']:.2f}%, "
+              f"validation accuracy {100 * final['val_accuracy']:.2f}%, ||w|| "
+              f"{final['norm']:.2f}, ||w||^2 {final['norm_squared']:.1f}, cosine to lambda = 0 "
+              f"{cosine(runs[-1], runs[0]):.2f}", flush=True)
     for step, (gap, val_loss) in overfitting_signs(runs[0]).items():
-        print(f"Task 3d: at step {step}, training minus validation accuracy {100 * gap:.2f} "
-              f"points, validation loss {val_loss:.4f}")
+        print(f"Task 3d: over the five checks up to step {step}, training minus validation "
+              f"accuracy {100 * gap:.2f} points, validation loss {val_loss:.4f}")
     figures = {"task3b_softmax_loss": lambda fig: plot_loss(runs[0]),
                "task3c_softmax_accuracy": lambda fig: plot_accuracy(runs[0]),
                "task4b_weights": lambda fig: plot_weights([runs[0], runs[1]], fig),
                "task4c_l2_val_accuracy": lambda fig: plot_val_accuracy(runs[1:]),
-               "task4e_l2_norm": lambda fig: plot_norms(runs[1:], fig.subplots(1, 2))}
+               "task4e_l2_norm": lambda fig: plot_norms(runs[1:], fig)}
+    sizes = {"task4b_weights": (6.6, 1.65), "task4e_l2_norm": (6.6, 2.3)}
     for name, draw in figures.items():
-        fig = plt.figure(figsize=(6.4, 3.6))
+        fig = plt.figure(figsize=sizes.get(name, (6.4, 3.2)))
         draw(fig)
         fig.savefig(args.out / f"{name}.png", dpi=150, bbox_inches="tight")
         plt.close(fig)
@@ -211,5 +226,5 @@ if __name__ == "__main__":
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         main()
-    except OSError as error:  # the data (MNIST_DIR) or the folder --out: one line
+    except OSError as error:  # the MNIST files or the folder --out: one line
         sys.exit(f"task3.py: {error}")

@@ -72,13 +72,14 @@ def one_hot_encode(Y: np.ndarray, num_classes: int) -> np.ndarray:
 
 def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarray):
     """
-        Numerical approximation for gradients. Should not be edited.
+        Numerical approximation for gradients. Should not be edited. 
         Details about this test is given in the appendix in the assignment.
     """
     w_orig = np.random.normal(loc=0, scale=1/model.w.shape[0]**2, size=model.w.shape)
+
     epsilon = 1e-3
-    for i in range(w_orig.shape[0]):
-        for j in range(w_orig.shape[1]):
+    for i in range(model.w.shape[0]):
+        for j in range(model.w.shape[1]):
             model.w = w_orig.copy()
             orig = model.w[i, j].copy()
             model.w[i, j] = orig + epsilon
@@ -102,11 +103,9 @@ def gradient_approximation_test(model: SoftmaxModel, X: np.ndarray, Y: np.ndarra
 
 def gradient_check(model: SoftmaxModel, X: np.ndarray, Y: np.ndarray,
                    epsilon: float = 1e-3) -> tuple[float, float]:
-    """The course's test at the model's current weights, of J = cross_entropy_loss + lambda/2
-    ||w||^2: for every weight, (J(w_ij + eps) - J(w_ij - eps)) / (2 eps) must agree with
-    ``backward``'s gradient within eps^2 (else AssertionError naming the worst weight). Returns
-    the largest |difference| and the relative error ||numeric - analytic|| / (||numeric|| +
-    ||analytic||); the weights are left as they were."""
+    """The course's test at the model's current weights (kept), of J = C + lambda/2 ||w||^2:
+    (J(w_ij + eps) - J(w_ij - eps)) / (2 eps) against ``backward``'s gradient, within eps^2
+    (else AssertionError); returns the largest |difference| and the relative error."""
     w, lam = model.w, model.l2_reg_lambda
     model.backward(X, model.forward(X), Y)
     analytic, numeric = model.grad, np.empty(w.shape)

@@ -25,11 +25,8 @@ class BaseTrainer:
     def __init__(self, model, learning_rate: float, batch_size: int, shuffle_dataset: bool,
                  X_train: np.ndarray, Y_train: np.ndarray, X_val: np.ndarray, Y_val: np.ndarray,
                  *, seed: int = 0, early_stopping: bool = True, patience: int = 10) -> None:
-        """
-            Initialize the trainer responsible for performing the gradient descent loop.
-            Keyword-only: ``seed`` of the shuffling (the same seed, the same run, bit for bit),
-            ``early_stopping`` (task 2d) and its ``patience``. Every argument is checked here.
-        """
+        """The course's arguments, then ``seed`` of the shuffling (the same seed, the same run),
+        ``early_stopping`` (task 2d) and its ``patience``; every argument is checked here."""
         _check_arguments(model, learning_rate, batch_size, shuffle_dataset,
                          X_train, Y_train, X_val, Y_val, seed, early_stopping, patience)
         self.X_train, self.Y_train, self.X_val, self.Y_val = X_train, Y_train, X_val, Y_val
@@ -65,9 +62,9 @@ class BaseTrainer:
         global_step = epoch = 0
         try:
             for epoch in range(num_epochs):
-                train_loader = utils.batch_loader(
-                    self.X_train, self.Y_train, self.batch_size, shuffle=self.shuffle_dataset,
-                    rng=rng)
+                train_loader = utils.batch_loader(  # a seeded order when shuffling
+                    self.X_train, self.Y_train, self.batch_size,
+                    shuffle=rng if self.shuffle_dataset else False)
                 for X_batch, Y_batch in iter(train_loader):
                     loss = _number(self.train_step(X_batch, Y_batch), "the batch loss")
                     if not np.isfinite(self.model.w).all():

@@ -17,13 +17,12 @@ import numpy as np
 import mnist
 
 
-def batch_loader(
-        X: np.ndarray, Y: np.ndarray,
-        batch_size: int, shuffle=False,
-        drop_last=True, *, rng: np.random.Generator | None = None) -> Generator:
+def batch_loader(X: np.ndarray, Y: np.ndarray, batch_size: int, shuffle=False,
+                 drop_last=True) -> Generator:
     """One epoch of mini-batches ``(x, y)``: x (batch_size, D) of the images X (N, D) and y of
-    their targets Y (N, ...); ``shuffle`` visits them in a fresh order each epoch (task 2e),
-    drawn from ``rng`` (default NumPy's global generator); ``drop_last`` skips a short batch."""
+    their targets Y (N, ...). ``shuffle`` visits them in a fresh order each epoch (task 2e),
+    drawn from NumPy's global generator when True, as the course's ``np.random``, or from the
+    given ``numpy.random.Generator`` (a seeded run); ``drop_last`` skips a short last batch."""
     if not (isinstance(X, np.ndarray) and isinstance(Y, np.ndarray) and X.ndim == 2
             and Y.ndim >= 1 and len(X) == len(Y)):
         raise ValueError(f"X must be (N, D) images and Y (N, ...) targets, as NumPy arrays; "
@@ -32,14 +31,15 @@ def batch_loader(
         raise TypeError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
-    for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, such as "
-                        f"np.random.default_rng(0); got {rng!r}")
-    order = (np.random if rng is None else rng).permutation(len(X)) if shuffle else \
-        np.arange(len(X))
+    if not isinstance(shuffle, (bool, np.bool_, np.random.Generator)):
+        raise TypeError(f"shuffle must be True, False or a numpy.random.Generator, such as "
+                        f"np.random.default_rng(0); got {shuffle!r}")
+    if not isinstance(drop_last, (bool, np.bool_)):
+        raise TypeError(f"drop_last must be True or False, got {drop_last!r}")
+    order = np.arange(len(X))
+    if shuffle:  # True, or a Generator
+        generator = shuffle if isinstance(shuffle, np.random.Generator) else np.random
+        order = generator.permutation(len(X))
     for i in range(len(X) // batch_size if drop_last else -(-len(X) // batch_size)):
         batch = order[i * batch_size:(i + 1) * batch_size]
         yield X[batch], Y[batch]
@@ -75,7 +75,7 @@ def load_binary_dataset(class1: int, class2: int):
 
     # First 20000 images from train set
     X_train, Y_train = X_train[:train_size], Y_train[:train_size]
-    # First 10000 images from test set
+    # Last 2000 images from test set
     X_val, Y_val = X_val[:val_size], Y_val[:val_size]
     X_train, Y_train = binary_prune_dataset(
         class1, class2, X_train, Y_train
@@ -103,7 +103,7 @@ def load_full_mnist():
 
     # First 20000 images from train set
     X_train, Y_train = X_train[:train_size], Y_train[:train_size]
-    # Last 10000 images from test set
+    # Last 2000 images from test set
     X_val, Y_val = X_val[-test_size:], Y_val[-test_size:]
     # Reshape to (N, 1)
     Y_train = Y_train.reshape(-1, 1)

@@ -208,8 +208,8 @@ def test_losses_take_integer_outputs_of_0_and_1():
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"rng": 7}, "rng must be a numpy.random.Generator"),
-    ({"shuffle": "yes"}, "shuffle must be True or False"),
+    ({"shuffle": 7}, "shuffle must be True, False or a numpy.random.Generator"),
+    ({"shuffle": "yes"}, "shuffle must be True, False or a numpy.random.Generator"),
     ({"drop_last": 0}, "drop_last must be True or False"),
 ])
 def test_batch_loader_names_a_bad_argument(kwargs, match):

@@ -108,7 +108,7 @@ def test_our_scripts_run_with_another_groups_course_api_models(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     for name, source in COURSE_API.items():
         (tmp_path / name).write_text(textwrap.dedent(source), encoding="utf-8")
-    for command, printed in ((["task2.py", "--out", "figures2"], "Task 2d: early stopping"),
+    for command, printed in ((["task2.py", "--out", "figures2"], "Task 2d: final"),
                              (["task3.py", "--epochs", "1", "--out", "figures3"], "Task 3d")):
         result = subprocess.run([sys.executable, *command], cwd=tmp_path, env=script_env(),
                                 capture_output=True, text=True, timeout=600)

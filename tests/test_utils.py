@@ -35,7 +35,7 @@ def test_drop_last_false_yields_the_short_batch():
 def test_shuffle_visits_every_sample_once_per_epoch_and_rows_stay_paired():
     X, Y = _toy(12)
     rng = np.random.default_rng(0)
-    epochs = [list(utils.batch_loader(X, Y, 3, shuffle=True, rng=rng)) for _ in range(3)]
+    epochs = [list(utils.batch_loader(X, Y, 3, shuffle=rng)) for _ in range(3)]
     orders = []
     for batches in epochs:
         order = np.concatenate([y[:, 0] for _, y in batches])
@@ -53,7 +53,7 @@ def test_shuffle_is_reproducible_from_the_seed():
     def run(seed):
         rng = np.random.default_rng(seed)
         return [y[:, 0].tolist() for _ in range(2)
-                for _, y in utils.batch_loader(X, Y, 7, shuffle=True, rng=rng)]
+                for _, y in utils.batch_loader(X, Y, 7, shuffle=rng)]
 
     assert run(5) == run(5)
     assert run(5) != run(6)
