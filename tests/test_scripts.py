@@ -118,6 +118,7 @@ def test_our_scripts_run_with_another_groups_course_api_models(tmp_path):
     assert len(list((tmp_path / "figures3").glob("*.png"))) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", ["task2.py", "task3.py"])
 def test_a_bad_mnist_dir_or_out_folder_is_one_line(script, tmp_path):
     a_file = tmp_path / "a-file"
