@@ -19,6 +19,9 @@ from tools.cli import UserError
 from tools.config import TITLE, TitlePage
 
 HERE = Path(__file__).resolve().parent
+#: Typst around a figure and the text its cell shows after it, so that they share a page (the
+#: heading before them sticks to them); the web page ignores Typst
+KEEP_TOGETHER = ("```{=typst}\n#block(breakable: false)[\n```", "```{=typst}\n]\n```")
 
 
 def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "image/png")
@@ -27,7 +30,8 @@ def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "im
 
     Cells tagged ``remove-cell`` are left out. Markdown cells and ``text/markdown`` outputs go
     in as they are; a figure as its first render among ``figures``, with the caption, width (a
-    share of the line) and placement ("top", "bottom", "none") of its output's metadata.
+    share of the line) and placement ("top", "bottom", "none") of its output's metadata, and
+    in the PDF on one page with the text its cell shows after it.
     """
     extension = {"application/pdf": "pdf", "image/png": "png"}
     parts, files, placements = [], {}, {}
@@ -37,6 +41,7 @@ def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "im
         if cell.get("cell_type") == "markdown":
             parts.append("".join(cell.get("source", "")))
             continue
+        shown, figure_at = [], None
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 raise UserError(f"the notebook holds an error output ({output.get('ename')}); "
@@ -48,11 +53,15 @@ def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "im
                 files[name] = base64.b64decode("".join(data[mime]))
                 caption = " ".join(str(meta.get("caption", "")).split())
                 width = 100 * float(meta.get("width", 1))
-                parts.append(f"![{caption}]({name}){{width={width:g}%}}")
+                figure_at = len(shown) if figure_at is None else figure_at
+                shown.append(f"![{caption}]({name}){{width={width:g}%}}")
                 if meta.get("placement") in ("top", "bottom", "none"):
                     placements[name] = meta["placement"]
             elif "text/markdown" in data:
-                parts.append("".join(data["text/markdown"]))
+                shown.append("".join(data["text/markdown"]))
+        if figure_at is not None:
+            shown[figure_at:] = [KEEP_TOGETHER[0], *shown[figure_at:], KEEP_TOGETHER[1]]
+        parts.extend(shown)
     return "\n\n".join(parts) + "\n", files, placements
 
 
