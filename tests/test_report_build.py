@@ -265,3 +265,26 @@ def test_make_report_refuses_a_build_path_that_is_a_file(tmp_path):
 def test_characters_no_font_can_show_are_named():
     assert render.missing_glyphs("Ola Łukasz 李") == []  # IPAexGothic has the CJK one
     assert render.missing_glyphs("Ada \u0378") == ["\u0378"]  # unassigned: no font has it
+
+
+def test_a_figure_and_the_text_after_it_in_its_cell_are_one_block_of_the_pdf():
+    """What a cell shows from its figure on goes into one unbreakable Typst block (the heading
+    before sticks to it), so a figure's text never sits on another page; text before the
+    figure, other cells and the web page's Markdown are as they were."""
+    figure = {"output_type": "display_data", "metadata": {"caption": "Task 2b: a figure"},
+              "data": {"application/pdf": "JVBERg==", "image/png": "iVBO"}}
+    text = {"output_type": "display_data", "data": {"text/markdown": "After the figure."}}
+    before = {"output_type": "display_data", "data": {"text/markdown": "Before it."}}
+    nb = {"cells": [{"cell_type": "markdown", "source": "## Task 2b: heading"},
+                    {"cell_type": "code", "source": "", "outputs": [before, figure, text]},
+                    {"cell_type": "markdown", "source": "Next cell."}]}
+    markdown = render.report_markdown(nb)[0]
+    opened, closed = render.KEEP_TOGETHER
+    assert markdown.index("Before it.") < markdown.index(opened) < markdown.index(
+        "![Task 2b: a figure]") < markdown.index("After the figure.") < markdown.index(
+        closed) < markdown.index("Next cell.")
+    import pypandoc
+
+    typst = pypandoc.convert_text(markdown, "typst", format="markdown")
+    html = pypandoc.convert_text(markdown, "html5", format="markdown")
+    assert "#block(breakable: false)[" in typst and "breakable" not in html
