@@ -13,9 +13,8 @@
     python tasks.py clean         remove build/ and tool caches
 
 Every command first sets up ``.venv`` from ``requirements.lock`` (again whenever the lock or
-pyproject.toml changes, or another Python runs tasks.py); one set-up at a time. The Makefile's
-targets are aliases. Extra arguments go to the command (after ``test`` to pytest), paths taken
-from the folder you are in (``cd tests && python ../tasks.py test test_models.py``).
+pyproject.toml changes, or another Python runs tasks.py); one set-up at a time. Extra arguments
+go to the command (after ``test`` to pytest), paths taken from the folder you are in.
 """
 
 from __future__ import annotations
@@ -37,21 +36,16 @@ from tools.cli import Stopped, UserError, venv_python
 from tools.config import HANDIN_FILES
 
 ROOT = Path(__file__).resolve().parent
-
 VENV = ROOT / ".venv"
 #: The Pythons the README names; requirements.lock is compiled for all of them.
-MIN_PYTHON = (3, 10)
-NEWEST_PYTHON = (3, 13)
-#: What `clean` removes.
+MIN_PYTHON, NEWEST_PYTHON = (3, 10), (3, 13)
 CLEANED = ("build", ".pytest_cache", ".ruff_cache", ".hypothesis")
 #: The comment that marks a source archive as written by `python tasks.py zip`.
 ZIP_MARK = b"assignment1 source archive, written by `python tasks.py zip`"
 #: Options whose value is a path (made absolute from the folder tasks.py was started in).
 PATH_OPTIONS = ("--out", "--config", "--notebook", "--zip", "--envs")
-
-
-class CommandFailed(Exception):
-    """The command run has failed and said why itself; carries its exit code."""
+#: Exit codes of a command stopped by Ctrl-C (POSIX shells, Python, Windows' STATUS_CONTROL_C_EXIT).
+INTERRUPTED = (130, -signal.SIGINT, 0xC000013A)
 
 
 def python_label(version: tuple[int, ...]) -> str:
@@ -61,43 +55,28 @@ def python_label(version: tuple[int, ...]) -> str:
 def in_terminal_foreground() -> bool:
     """Whether a Ctrl-C typed in this process's terminal reaches the command too (POSIX)."""
     for stream in (sys.stdin, sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
             return os.tcgetpgrp(stream.fileno()) == os.getpgrp()
-        except (AttributeError, OSError, ValueError):
-            continue
     return False
 
 
 def passes_on(signum: int) -> bool:
-    """Whether tasks.py sends ``signum`` on to the command it runs: never on Windows (the
-    console gives Ctrl-C and Ctrl-Break to every process), else SIGTERM and SIGHUP always and
-    SIGINT unless the terminal sent it to the command as well (one Ctrl-C must not be two)."""
-    if os.name == "nt":
-        return False
-    return signum != signal.SIGINT or not in_terminal_foreground()
-
-
-#: Signals tasks.py handles while a command runs.
-HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
-                if hasattr(signal, name))
-#: Exit codes of a command stopped by Ctrl-C (POSIX shells, Python, Windows' STATUS_CONTROL_C_EXIT).
-INTERRUPTED = (130, -signal.SIGINT, 0xC000013A)
+    """Whether tasks.py sends ``signum`` on to its command: never on Windows (the console gives
+    Ctrl-C to every process), SIGINT only when the terminal did not send it to the command."""
+    return os.name != "nt" and (signum != signal.SIGINT or not in_terminal_foreground())
 
 
 def child_environment() -> dict[str, str]:
-    """The commands' environment: PYTHONIOENCODING with errors="backslashreplace", so that a
-    console that cannot show a character gets an escape, not a crash."""
-    env = dict(os.environ)
-    encoding = env.get("PYTHONIOENCODING", "")
-    if ":" not in encoding:
-        env["PYTHONIOENCODING"] = f"{encoding}:backslashreplace"
-    return env
+    """The commands' environment: a console that cannot show a character gets an escape."""
+    encoding = os.environ.get("PYTHONIOENCODING", "")
+    return {**os.environ, "PYTHONIOENCODING": encoding if ":" in encoding
+            else f"{encoding}:backslashreplace"}
 
 
 def run(*command: str | Path) -> None:
-    """Run a command from the project's root, pass stop signals on (``passes_on``) and wait
-    for its clean-up; KeyboardInterrupt after Ctrl-C, Stopped after SIGTERM or SIGHUP,
-    CommandFailed when it fails."""
+    """Run a command in the project's root, pass stop signals on and wait for its clean-up;
+    KeyboardInterrupt after Ctrl-C, Stopped after SIGTERM or SIGHUP, CalledProcessError (its
+    code as a shell reports it) when it fails."""
     received: list[int] = []
     child: subprocess.Popen | None = None
 
@@ -106,23 +85,22 @@ def run(*command: str | Path) -> None:
         if child is not None and passes_on(signum):
             child.send_signal(signum)
 
-    previous = {signum: signal.signal(signum, on_signal) for signum in HANDLED}
+    previous = {signum: signal.signal(signum, on_signal) for signum in cli.STOP_SIGNALS}
     try:
         child = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=child_environment())
-        for signum in received:  # arrived while the command was starting
-            if passes_on(signum):
-                child.send_signal(signum)
-        returncode = child.wait()
+        for signum in filter(passes_on, received):  # arrived while the command was starting
+            child.send_signal(signum)
+        code = child.wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     stops = [signum for signum in received if signum != signal.SIGINT]
     if stops:
         raise Stopped(stops[0])
-    if received or returncode in INTERRUPTED:
+    if received or code in INTERRUPTED:
         raise KeyboardInterrupt
-    if returncode != 0:  # died by a signal (negative on POSIX): as a shell reports it
-        raise CommandFailed(returncode if returncode > 0 else 128 - returncode)
+    if code != 0:
+        raise subprocess.CalledProcessError(code if code > 0 else 128 - code, command)
 
 
 def setup_fingerprint() -> str:
@@ -130,30 +108,8 @@ def setup_fingerprint() -> str:
     digest = hashlib.sha256()
     for name in ("requirements.lock", "pyproject.toml"):
         digest.update((ROOT / name).read_bytes())
-    version = python_label(sys.version_info[:2])
-    return f"{digest.hexdigest()}\n{sys.implementation.name} {version}\n"
-
-
-def venv_is_ready(python: Path, stamp: Path, wanted: str) -> bool:
-    try:
-        return python.is_file() and stamp.read_text(encoding="utf-8") == wanted
-    except OSError:
-        return False
-
-
-def probe(python: Path) -> tuple[str, bool] | str:
-    """(major.minor, whether pip is there) of an interpreter, or why it does not start."""
-    code = ("import sys, importlib.util; print('%d.%d' % sys.version_info[:2]); "
-            "print(importlib.util.find_spec('pip') is not None)")
-    try:
-        result = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
-                                timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"its interpreter does not start ({getattr(exc, 'strerror', None) or exc})"
-    lines = result.stdout.split()
-    if result.returncode != 0 or len(lines) != 2:
-        return f"its interpreter does not start (exit {result.returncode})"
-    return lines[0], lines[1] == "True"
+    return f"{digest.hexdigest()}\n{sys.implementation.name} " \
+           f"{python_label(sys.version_info[:2])}\n"
 
 
 def rebuild_reason(python: Path) -> str | None:
@@ -178,16 +134,21 @@ def rebuild_reason(python: Path) -> str | None:
         if other.is_file() or other.is_symlink():
             return f"it was made on {'Windows' if os.name != 'nt' else 'Linux or macOS'}"
         return "it has no interpreter (an earlier set-up stopped before it was complete)"
-    found = probe(python)
-    if isinstance(found, str):
-        return found
-    version, has_pip = found
+    code = ("import sys, importlib.util; print('%d.%d' % sys.version_info[:2], "
+            "importlib.util.find_spec('pip') is not None)")
+    try:
+        found = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                               timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"its interpreter does not start ({getattr(exc, 'strerror', None) or exc})"
+    if found.returncode != 0 or len(found.stdout.split()) != 2:
+        return f"its interpreter does not start (exit {found.returncode})"
+    version, has_pip = found.stdout.split()
     if version != python_label(sys.version_info[:2]):
         return (f"it was made with Python {version}, and this is Python "
                 f"{python_label(sys.version_info[:3])} ({sys.executable})")
-    if not has_pip:
-        return "it has no pip (an earlier set-up stopped before it was complete)"
-    return None
+    return None if has_pip == "True" else \
+        "it has no pip (an earlier set-up stopped before it was complete)"
 
 
 def remove_venv() -> None:
@@ -206,24 +167,23 @@ def remove_venv() -> None:
 def pip_install(python: Path, *arguments: str | Path) -> None:
     try:
         run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *arguments)
-    except CommandFailed as exc:
+    except subprocess.CalledProcessError as exc:
         raise UserError(f"setting up {VENV} failed: pip install {arguments[-1]} exited with "
-                        f"{exc.args[0]} (its message is above); fix that (the network, disk "
-                        f"space) and run again", exc.args[0]) from exc
-
-
-def announce_waiting(pid: int | None) -> None:
-    who = f" (pid {pid})" if pid else ""
-    print(f"waiting for another set-up of {VENV}{who} to finish", flush=True)
+                        f"{exc.returncode} (its message is above); fix that (the network, disk "
+                        f"space) and run again", exc.returncode) from exc
 
 
 def ensure_venv() -> Path:
     """The interpreter of ``.venv``, created, completed or rebuilt as needed (one set-up at a
     time: ``.venv.lock``)."""
-    python = venv_python(VENV)
-    stamp = VENV / ".installed"
-    wanted = setup_fingerprint()
-    if venv_is_ready(python, stamp, wanted):
+    python, stamp, wanted = venv_python(VENV), VENV / ".installed", setup_fingerprint()
+
+    def ready() -> bool:
+        with contextlib.suppress(OSError):
+            return python.is_file() and stamp.read_text(encoding="utf-8") == wanted
+        return False
+
+    if ready():
         return python
     if sys.version_info < MIN_PYTHON:
         raise UserError(f"the project's tools need Python {python_label(MIN_PYTHON)} to "
@@ -231,8 +191,10 @@ def ensure_venv() -> Path:
                         f"{python_label(sys.version_info[:3])} ({sys.executable}). Run this "
                         f"command with a newer Python (python.org, or conda create -n a1 "
                         f"python=3.12). The hand-in itself runs on 3.8.")
-    with cli.held(VENV.with_name(VENV.name + ".lock"), announce_waiting):
-        if venv_is_ready(python, stamp, wanted):  # the set-up we waited for made it
+    with cli.held(VENV.with_name(".venv.lock"), lambda pid: print(
+            f"waiting for another set-up of {VENV}{f' (pid {pid})' if pid else ''} to finish",
+            flush=True)):
+        if ready():  # the set-up we waited for made it
             return python
         reason = rebuild_reason(python)
         if reason:
@@ -252,30 +214,26 @@ def ensure_venv() -> Path:
         pip_install(python, "-r", ROOT / "requirements.lock")
         # the project itself, so that Jupyter lists the Report_PDF export format
         pip_install(python, "--no-deps", "--no-build-isolation", "-e", ROOT)
-        partial = stamp.with_name(stamp.name + ".part")
-        partial.write_text(wanted, encoding="utf-8")
-        os.replace(partial, stamp)
+        stamp.with_name(".installed.part").write_text(wanted, encoding="utf-8")
+        os.replace(stamp.with_name(".installed.part"), stamp)
     return python
 
 
 def from_caller(args: list[str], cwd: Path) -> list[str]:
     """``args`` with their paths made absolute from ``cwd``, where tasks.py was started: the
     values of PATH_OPTIONS and any argument naming a file there (``test_x.py::test_y`` too)."""
-    if cwd == ROOT:
-        return args
     out: list[str] = []
     for i, arg in enumerate(args):
         option, eq, value = arg.partition("=")
+        path, sep, rest = arg.partition("::")
         if eq and option in PATH_OPTIONS:
             arg = f"{option}={os.path.abspath(cwd / value)}"
         elif i and args[i - 1] in PATH_OPTIONS:
             arg = os.path.abspath(cwd / arg)
-        elif not arg.startswith("-"):
-            path, sep, rest = arg.partition("::")
-            if path and (cwd / path).exists():
-                arg = os.path.abspath(cwd / path) + sep + rest
+        elif not arg.startswith("-") and path and (cwd / path).exists():
+            arg = os.path.abspath(cwd / path) + sep + rest
         out.append(arg)
-    return out
+    return out if cwd != ROOT else args
 
 
 def source_zip(out: Path) -> Path:
@@ -327,8 +285,8 @@ def task_lint(py: Path, args: list[str]) -> None:
 
 
 def task_lock(py: Path, args: list[str]) -> None:
-    """One lock for every Python from MIN_PYTHON on (uv's universal resolution, markers where
-    versions differ); pins that still fit are kept, ``--upgrade`` moves them."""
+    """One lock for every Python from MIN_PYTHON on (uv's universal resolution); pins that
+    still fit are kept, ``--upgrade`` moves them."""
     run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv")
     run(py, "-m", "uv", "pip", "compile", "--quiet", "--universal", "--python-version",
         python_label(MIN_PYTHON), "--no-header", "--output-file", "requirements.lock",
@@ -340,7 +298,7 @@ def task_hooks(py: Path, args: list[str]) -> None:
     print("notebook outputs are now stripped from what you commit (the file on disk keeps them)")
 
 
-def task_clean(py: Path | None, args: list[str]) -> None:
+def task_clean(py: None, args: list[str]) -> None:
     """Remove CLEANED; refuses arguments and a running build, and names what it could not."""
     folders = ", ".join(f"{name}/" for name in CLEANED)
     if args:
@@ -353,19 +311,17 @@ def task_clean(py: Path | None, args: list[str]) -> None:
     left: list[str] = []
 
     def failed(function: object, path: str, exc: BaseException) -> None:
-        reason = getattr(exc, "strerror", None) or exc
-        left.append(f"{os.path.relpath(path, ROOT)} ({reason})")
+        left.append(f"{os.path.relpath(path, ROOT)} ({getattr(exc, 'strerror', None) or exc})")
 
+    on_error = {"onexc": failed} if sys.version_info >= (3, 12) else \
+        {"onerror": lambda function, path, info: failed(function, path, info[1])}
     for name in CLEANED:
         path = ROOT / name
         if path.is_symlink() or path.is_file():
             left.append(f"{name} (a {'link' if path.is_symlink() else 'file'}, not a folder "
                         f"tasks.py made: remove it yourself)")
         elif path.exists():
-            if sys.version_info >= (3, 12):
-                shutil.rmtree(path, onexc=failed)
-            else:
-                shutil.rmtree(path, onerror=lambda f, p, info: failed(f, p, info[1]))
+            shutil.rmtree(path, **on_error)
     if left:
         more = f" and {len(left) - 3} more" if len(left) > 3 else ""
         raise UserError(f"could not remove {'; '.join(left[:3])}{more}: make them writable or "
@@ -378,10 +334,9 @@ TASKS = {
     "test-quick": lambda py, args: run(py, "-m", "pytest", "-q", "-m", "not slow", *args),
     "handin": lambda py, args: run(py, "-m", "tools.handin", *args),
     "handin-check": lambda py, args: run(py, "-m", "tools.handin_check", *args),
-    "zip": task_zip, "bench": lambda py, args: run(py, ROOT / "benchmarks" / "bench_training.py",
-                                                   *args),
-    "lint": task_lint, "lock": task_lock, "hooks": task_hooks, "clean": task_clean,
-    "venv": lambda py, args: None,
+    "bench": lambda py, args: run(py, ROOT / "benchmarks" / "bench_training.py", *args),
+    "zip": task_zip, "lint": task_lint, "lock": task_lock, "hooks": task_hooks,
+    "clean": task_clean, "venv": lambda py, args: None,
 }
 #: Commands that need no .venv.
 STDLIB_ONLY = ("clean", "zip")
@@ -404,13 +359,13 @@ def main(argv: list[str], cwd: Path = ROOT) -> int:
     except UserError as exc:
         print(f"tasks.py {name}: {exc.args[0]}", file=sys.stderr)
         return exc.args[1] if len(exc.args) > 1 else 1
-    except CommandFailed as exc:  # the command has said why
-        return exc.args[0]
+    except subprocess.CalledProcessError as exc:  # the command has said why
+        return exc.returncode
     except Stopped as exc:
         with contextlib.suppress(OSError):  # SIGHUP: the terminal may be gone
-            print(f"tasks.py {name}: stopped by {signal.Signals(exc.signum).name}",
+            print(f"tasks.py {name}: stopped by {signal.Signals(exc.args[0]).name}",
                   file=sys.stderr)
-        return 128 + exc.signum
+        return 128 + exc.args[0]
     except KeyboardInterrupt:  # the interrupted command has said what it kept
         return 130
     except OSError as exc:  # a read-only checkout, a full disk

@@ -222,12 +222,8 @@ PUBLISH_AND_DIE = """
 import os, signal
 from pathlib import Path
 from tools import output
+from tools.cli import StopSignals
 out = Path({out!r})
-new = output.aside(out, "assignment1.json")
-(new / "assignment1.pdf").write_bytes(b"%PDF new")
-(new / "figures").mkdir()
-(new / "figures" / "b.png").write_bytes(b"new figure")
-output.check_ours(out, "assignment1.json", "test", ["assignment1.pdf", "figures"])
 real, count = os.replace, [0]
 def replace(source, target):
     if Path(target).parent == out or Path(source).parent == out:
@@ -235,8 +231,12 @@ def replace(source, target):
         if count[0] > {renames}:
             os.kill(os.getpid(), signal.SIGKILL)
     return real(source, target)
-output.os.replace = replace
-output.publish(out, "assignment1.json", {{"builder": "test", "pdf": "new"}})
+with StopSignals() as signals, output.staged(out, "assignment1.json", {{"builder": "test", "pdf":
+        "new"}}, ["assignment1.pdf", "figures"], signals, {{}}) as new:
+    (new / "assignment1.pdf").write_bytes(b"%PDF new")
+    (new / "figures").mkdir()
+    (new / "figures" / "b.png").write_bytes(b"new figure")
+    output.os.replace = replace
 """
 
 
@@ -262,8 +262,7 @@ def test_a_swap_killed_midway_is_finished_by_the_next_build(tmp_path, renames):
                             cwd=ROOT)
     # 7 renames: the record and the 3 old products out, the 2 new ones in, the record last
     assert result.returncode == (-signal.SIGKILL if renames < 7 else 0), result.stderr
-    output.aside(out, RECORD)
-    output.discard(out, RECORD)
+    (output.aside(out, RECORD)).rmdir()  # the next build finishes the swap, leaves nothing
     record = json.loads((out / RECORD).read_text())
     assert sorted(p.name for p in out.iterdir()) == ["assignment1.json", "assignment1.pdf",
                                                      "figures"]

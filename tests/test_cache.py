@@ -45,7 +45,8 @@ def test_a_stored_run_is_found_and_merged_with_the_current_markdown(project):
     merged = cache.merged(nb, entry)
     assert "Freshly edited prose." in merged["cells"][0]["source"]
     assert merged["cells"][1]["outputs"][0]["data"]["text/markdown"] == "The answer is **42**."
-    assert sorted(p.name for p in entry.products.iterdir()) == ["figures", "metrics.json"]
+    products = sorted(p.name for p in (entry.folder / "products").iterdir())
+    assert products == ["figures", "metrics.json"]
 
 
 def edit(path, text="\n# changed\n"):

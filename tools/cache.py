@@ -1,23 +1,23 @@
 """The execution cache: the last complete run's outputs, keyed by what that run read.
 
 An entry (build/report-cache/full or .../quick) holds the code cells' outputs, the files the
-notebook wrote and the run's inputs with their digests (``inputs``); a build re-hashes exactly
-those inputs, and any difference, or an entry whose seal does not match, is a miss, named.
+notebook wrote and the run's inputs with their digests; a build re-hashes exactly those inputs,
+and any difference, or an entry whose seal does not match, is a miss, named.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
+import site
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tools import trace
-from tools.cli import file_digest
+from tools.cli import sha256
 
 #: Bump when an entry's layout or the inputs' recipe changes: older entries become misses.
 FORMAT = 2
@@ -30,95 +30,64 @@ IGNORED_ENV = {"ASSIGNMENT1_OUT", trace.VARIABLE, "HOME", "TMPDIR", "TEMP", "TMP
                "IPYKERNEL_CELL_NAME"}
 
 
+class Entry(NamedTuple):
+    folder: Path  # its products/ holds the files the notebook wrote (figures, metrics)
+    data: dict
+
+
 def input_digest(path: str | Path) -> str:
     """A file's SHA-256, or "absent"."""
     try:
-        return file_digest(path)
+        return sha256(Path(path).read_bytes())
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return "absent"
 
 
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def code_cells(nb: dict) -> str:
-    """The code cells' sources and tags, in order (nbclient skips cells by tag)."""
-    return sha(json.dumps([("".join(cell.get("source", "")), cell.get("metadata", {})
-                            .get("tags", [])) for cell in nb["cells"]
-                           if cell.get("cell_type") == "code"]))
-
-
-def unseen_files(root: Path) -> list[str]:
+def unseen_files(root: Path) -> list[Path]:
     """Files read before a kernel's first cell can record them (or probed without opening):
     ``.pth`` files, matplotlibrc wherever matplotlib looks, IPython's configuration and its
     ``*.py``/``*.ipy`` start-up files (the only ones it runs)."""
-    import site
-
     home = Path.home()
-    folders = [*site.getsitepackages(), site.getusersitepackages()]
-    found = [p for folder in folders if os.path.isdir(folder)
+    found = [p for folder in (*site.getsitepackages(), site.getusersitepackages())
              for p in sorted(Path(folder).glob("*.pth"))]
     config = Path(os.environ.get("XDG_CONFIG_HOME", home / ".config"))
     found += [root / "matplotlibrc", config / "matplotlib" / "matplotlibrc",
               home / ".matplotlib" / "matplotlibrc"]
-    for variable in ("MATPLOTLIBRC", "MPLCONFIGDIR"):
-        if os.environ.get(variable):
-            found += [Path(os.environ[variable]), Path(os.environ[variable]) / "matplotlibrc"]
+    found += [Path(os.environ[v], *f) for v in ("MATPLOTLIBRC", "MPLCONFIGDIR")
+              if os.environ.get(v) for f in ((), ("matplotlibrc",))]
     profile = Path(os.environ.get("IPYTHONDIR", home / ".ipython")) / "profile_default"
     found += [profile / f"ipython{kind}_config.{ext}" for kind in ("", "_kernel")
               for ext in ("py", "json")]
-    found += sorted(p for p in (profile / "startup").glob("*") if p.suffix in (".py", ".ipy"))
-    return [os.path.abspath(p) for p in found]
+    return found + sorted(p for p in (profile / "startup").glob("*") if p.suffix in (".py", ".ipy"))
 
 
 def inputs(nb: dict, files: list[str], env_names: list[str], env: dict[str, str],
            root: Path) -> dict[str, str]:
     """Everything the run's results came from, each named as a miss reports it."""
-    parts = {"the cache format": str(FORMAT), "the code cells": code_cells(nb),
-             "the builder (tools/execute.py, tools/trace.py)": sha(
-                 input_digest(TOOLS / "execute.py") + input_digest(TOOLS / "trace.py")),
+    code = [("".join(c.get("source", "")), c.get("metadata", {}).get("tags", []))
+            for c in nb["cells"] if c.get("cell_type") == "code"]  # nbclient skips by tag
+    installed = sorted(name for entry in sys.path if os.path.isdir(entry)
+                       for name in os.listdir(entry) if name.endswith((".dist-info", ".egg-info")))
+    parts = {"the cache format": str(FORMAT),
+             "the code cells": sha256(json.dumps(code).encode()),
+             "the builder (tools/execute.py, tools/trace.py)": sha256(
+                 (input_digest(TOOLS / "execute.py") + input_digest(TOOLS / "trace.py")).encode()),
              "Python": f"{sys.version} at {os.path.realpath(sys.executable)}",
-             "the installed packages": sha(" ".join(installed()))}
-    for path in sorted({*files, *unseen_files(root)}):
+             "the installed packages": sha256(" ".join(installed).encode())}
+    for path in sorted({*files, *map(os.path.abspath, unseen_files(root))}):
         name = Path(path).relative_to(root).as_posix() if Path(path).is_relative_to(root) \
             else path
         parts[name] = input_digest(path)
     names = {*env_names, *(n for n in env if n.startswith(NATIVE_ENV))} - IGNORED_ENV
-    for name in sorted(names):
-        parts[f"${name}"] = env.get(name, "unset")
+    parts.update((f"${name}", env.get(name, "unset")) for name in sorted(names))
     return parts
-
-
-def installed() -> list[str]:
-    """The distributions Python can import, by their metadata folders ("numpy-2.3.1.dist-info")."""
-    return sorted(name for entry in sys.path if os.path.isdir(entry)
-                  for name in os.listdir(entry) if name.endswith((".dist-info", ".egg-info")))
-
-
-def difference(old: dict[str, str], new: dict[str, str]) -> str:
-    """The first input that differs, as a clause."""
-    for name, value in new.items():
-        if old.get(name) != value:
-            return f"{name} changed since the cached run"
-    return "the inputs differ"
-
-
-@dataclass(frozen=True)
-class Entry:
-    folder: Path
-    data: dict
-
-    @property
-    def products(self) -> Path:
-        """The files the notebook wrote in that run (figures, metrics)."""
-        return self.folder / "products"
 
 
 def seal(folder: Path) -> str:
     """A digest of everything in an entry but the seal."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "seal")
-    return sha(json.dumps([(p.relative_to(folder).as_posix(), file_digest(p)) for p in files]))
+    return sha256(json.dumps([(p.relative_to(folder).as_posix(), input_digest(p))
+                              for p in files]).encode())
 
 
 def entry_folder(cache: Path, quick: bool) -> Path:
@@ -140,7 +109,9 @@ def lookup(cache: Path, quick: bool, nb: dict, env: dict[str, str],
             return None, "the cached run comes from another version of the build", {}
         parts = inputs(nb, data["files"], data["env"], env, root)
         if parts != data["inputs"]:
-            return None, difference(data["inputs"], parts), {}
+            return None, next((f"{name} changed since the cached run" for name, value in
+                               parts.items() if data["inputs"].get(name) != value),
+                              "the inputs differ"), {}
         if len(data["cells"]) != sum(c.get("cell_type") == "code" for c in nb["cells"]):
             return None, "the cached run is incomplete", {}
     except (OSError, ValueError, KeyError, TypeError):
@@ -160,15 +131,7 @@ def merged(nb: dict, entry: Entry) -> dict:
 
 def changed_while_running(reads: dict[str, tuple | None]) -> str | None:
     """An input that is not as the run found it (edited, or edited and undone), if any."""
-    for path, stat in reads.items():
-        try:
-            now = os.stat(path)
-            found = (now.st_mtime_ns, now.st_size)
-        except OSError:
-            found = None
-        if found != stat:
-            return path
-    return None
+    return next((path for path, stat in reads.items() if trace.stamp(path) != stat), None)
 
 
 def store(cache: Path, quick: bool, executed: dict, products: Path, reads: list[str],
@@ -180,14 +143,13 @@ def store(cache: Path, quick: bool, executed: dict, products: Path, reads: list[
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache))
     try:
         shutil.copytree(products, tmp / "products")
-        data = {"format": FORMAT, "inputs": parts, "files": sorted(reads),
-                "env": sorted(env_names),
-                "cells": [{"execution_count": cell.get("execution_count"),
-                           "outputs": cell.get("outputs", [])}
-                          for cell in executed["cells"] if cell.get("cell_type") == "code"],
-                "metadata": {k: v for k, v in executed.get("metadata", {}).items()
-                             if k == "language_info"}}
-        (tmp / "entry.json").write_text(json.dumps(data), encoding="utf-8")
+        cells = [{"execution_count": cell.get("execution_count"),
+                  "outputs": cell.get("outputs", [])}
+                 for cell in executed["cells"] if cell.get("cell_type") == "code"]
+        metadata = {k: v for k, v in executed.get("metadata", {}).items() if k == "language_info"}
+        (tmp / "entry.json").write_text(json.dumps(
+            {"format": FORMAT, "inputs": parts, "files": sorted(reads), "env": sorted(env_names),
+             "cells": cells, "metadata": metadata}), encoding="utf-8")
         (tmp / "seal").write_text(seal(tmp), encoding="ascii")
         final = entry_folder(cache, quick)
         if final.exists():

@@ -1,6 +1,5 @@
 """What the commands share, standard library only (tasks.py imports it before .venv exists):
-one-line errors, output any console can show, stop signals, file digests, venv layout, and
-the set-up lock."""
+one-line errors, output any console can show, stop signals, digests, the set-up lock."""
 
 from __future__ import annotations
 
@@ -15,10 +14,17 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+#: The signals that stop a command: Ctrl-C, an IDE's stop button, a closed terminal, Ctrl-Break.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP",
+                                                        "SIGBREAK") if hasattr(signal, name))
+
 
 class UserError(Exception):
-    """A failure or refusal whose message is one line for the user: what is wrong and how to
-    fix it (printed without a traceback)."""
+    """A failure or refusal told in one line: what is wrong and how to fix it (no traceback)."""
+
+
+class Stopped(BaseException):
+    """A stop signal arrived; ``args[0]`` is its number."""
 
 
 def tolerant_console() -> None:
@@ -28,16 +34,13 @@ def tolerant_console() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
-_ADVICE = {
-    errno.ENOSPC: "the disk is full: free some space and run again",
-    errno.EDQUOT: "the disk quota is used up: free some space and run again",
-    errno.EROFS: "that file system is read-only: work in a copy of the project on a writable "
-                 "disk",
-    errno.EACCES: "permission denied: make it writable (or work in a copy of the project you "
-                  "own), then run again",
-    errno.EPERM: "not permitted: make it writable (or work in a copy of the project you own), "
-                 "then run again",
-}
+_WRITABLE = "make it writable (or work in a copy of the project you own), then run again"
+_ADVICE = {errno.ENOSPC: "the disk is full: free some space and run again",
+           errno.EDQUOT: "the disk quota is used up: free some space and run again",
+           errno.EROFS: "that file system is read-only: work in a copy of the project on a "
+                        "writable disk",
+           errno.EACCES: f"permission denied: {_WRITABLE}",
+           errno.EPERM: f"not permitted: {_WRITABLE}"}
 
 
 def describe(exc: OSError) -> str:
@@ -48,14 +51,6 @@ def describe(exc: OSError) -> str:
     return f"{exc.filename}: {advice}" if exc.filename else advice
 
 
-class Stopped(BaseException):
-    """A stop signal (Ctrl-C, SIGTERM, SIGHUP) arrived."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
 class StopSignals:
     """While entered (main thread), the first stop signal raises ``Stopped`` and later ones are
     ignored while the command stops; ``deferred`` holds them back over a swap of files."""
@@ -63,9 +58,7 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         self.held: list[int] | None = None
         self.stopping = False
-        names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
-        self.previous = {getattr(signal, n): signal.signal(getattr(signal, n), self._handle)
-                         for n in names if hasattr(signal, n)}
+        self.previous = {signum: signal.signal(signum, self._handle) for signum in STOP_SIGNALS}
         return self
 
     def _handle(self, signum: int, _frame: object) -> None:
@@ -86,9 +79,8 @@ class StopSignals:
             yield
         finally:
             held, self.held = self.held, None
-        if held and not self.stopping:
-            self.stopping = True
-            raise Stopped(held[0])
+        if held:
+            self._handle(held[0], None)
 
 
 def run_main(main: Callable[[], int]) -> None:
@@ -109,15 +101,6 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_digest(path: str | Path) -> str:
-    """A file's SHA-256."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def venv_python(folder: Path, nt: bool | None = None) -> Path:
     """A virtual environment's interpreter: ``Scripts\\python.exe`` on Windows, else
     ``bin/python`` (``nt`` overrides the OS, for tests)."""
@@ -134,7 +117,7 @@ def running_pid(pid_file: Path) -> int | None:
     if os.name == "nt":  # os.kill would end the process there
         found = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/NH"], capture_output=True,
                                text=True).stdout
-        return pid if str(pid) in found else None
+        return pid if pid > 0 and str(pid) in found else None
     try:
         os.kill(pid, 0)  # signal 0: a check, nothing is sent
     except ProcessLookupError:
@@ -143,45 +126,42 @@ def running_pid(pid_file: Path) -> int | None:
         pass
     return pid if pid > 0 else None
 
+def _lock(fd: int, take: bool) -> bool:
+    """Take (without waiting) or release the OS lock on ``fd``; whether that worked."""
+    if os.name == "nt":
+        import msvcrt
+
+        os.lseek(fd, 1 << 20, os.SEEK_SET)  # a byte past the pid, so that others can read it
+        with contextlib.suppress(OSError):
+            msvcrt.locking(fd, msvcrt.LK_NBLCK if take else msvcrt.LK_UNLCK, 1)
+            return True
+        return False
+    import fcntl
+
+    with contextlib.suppress(BlockingIOError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if take else fcntl.LOCK_UN)
+        return True
+    return False
+
 
 @contextlib.contextmanager
 def held(lock: Path, waiting: Callable[[int | None], None]) -> Iterator[None]:
-    """Hold an exclusive OS lock on the file ``lock`` while the block runs; when another
-    process holds it, call ``waiting`` once with its pid (None if not yet written), then wait.
-    The OS drops a killed holder's lock. The file stays: removing a lock file that another
-    process waits on would let two hold it."""
+    """Hold an OS lock on the file ``lock`` (the holder's pid in it) while the block runs; when
+    another process holds it, call ``waiting`` with its pid (None if not yet written), then
+    wait. The OS drops a killed holder's lock. The file stays: removing a lock file that
+    another process waits on would let two hold it."""
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    offset = 1 << 20  # Windows locks a byte range: past the pid, so that others can read it
-
-    def locking(take: bool) -> bool:
-        if os.name == "nt":
-            import msvcrt
-
-            os.lseek(fd, offset, os.SEEK_SET)
-            with contextlib.suppress(OSError):
-                msvcrt.locking(fd, msvcrt.LK_NBLCK if take else msvcrt.LK_UNLCK, 1)
-                return True
-            return False
-        import fcntl
-
-        with contextlib.suppress(BlockingIOError):
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB if take else fcntl.LOCK_UN)
-            return True
-        return False
-
     try:
-        if not locking(True):
+        if not _lock(fd, True):
             os.lseek(fd, 0, os.SEEK_SET)
             first = os.read(fd, 32).strip()
             waiting(int(first) if first.isdigit() else None)
-            while not locking(True):
+            while not _lock(fd, True):
                 time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, str(os.getpid()).encode("ascii"))
-        try:
-            yield
-        finally:
-            locking(False)
+        yield
     finally:
+        _lock(fd, False)
         os.close(fd)

@@ -13,14 +13,14 @@ from tools.cli import UserError
 #: The course's hand-in: exactly these files, at the zip's root (the course's own script).
 HANDIN_FILES = ("task2.py", "task2a.py", "task3.py", "task3a.py", "trainer.py", "utils.py")
 TITLE = "Assignment 1: Logistic and Softmax Regression on MNIST"
-PLACEHOLDER_GROUP = "Group ?? (set group in report.toml)"
-PLACEHOLDER_AUTHORS = ("Author names (set authors in report.toml)",)
+#: A bare number or a short code (42, 7b, A3) is printed as "Group 42"; anything else as given.
+_BARE_GROUP = re.compile(r"[0-9]+|(?=.*[0-9])[0-9A-Za-z]{1,4}", re.ASCII)
 
 
 @dataclass(frozen=True)
 class Project:
-    """A checkout: its notebook's code runs in ``root``; its builds lock, cache and write in
-    ``root``/build."""
+    """A checkout: its notebook's code runs in ``root``; builds lock, cache and write in
+    ``build``."""
 
     root: Path
 
@@ -53,30 +53,29 @@ class TitlePage:
     placeholder: bool  # the group or the names are not filled in yet
 
 
-def read_config(config: Path, required: bool = False) -> dict:
-    """report.toml as {"group": str, "authors": [str, ...]}; UserError naming the file, the
-    key and what is expected for anything else. A missing file is an error when
-    ``required`` (named with --config), else it means no group and names yet."""
-    if not os.path.lexists(config):
-        if required:
-            raise UserError(f"{config}: no such file; check the --config path")
-        return {"group": "", "authors": []}
+def title_page(config: Path, required: bool = False) -> TitlePage:
+    """The group line and names: the environment (ASSIGNMENT1_GROUP, ASSIGNMENT1_AUTHORS
+    "Name One; Name Two"), else ``config``, else visible placeholders. A bad ``config`` is a
+    UserError naming it, the key and what is expected; none means no names yet (unless
+    ``required``)."""
+    data = {}
+    if required and not os.path.lexists(config):
+        raise UserError(f"{config}: no such file; check the --config path")
     if config.is_dir():
         raise UserError(f"{config} is a folder, not a file: the title page's group and names "
                         f"go in a file of that name")
-    try:
-        text = config.read_bytes().decode("utf-8-sig")  # Notepad may write a BOM
-    except OSError as exc:
-        raise UserError(f"{config}: cannot read it ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{config}: not UTF-8 text (byte {exc.start} is "
-                        f"{exc.object[exc.start]:#04x}); save it as UTF-8") from exc
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     try:
-        data = tomllib.loads(text)
+        if os.path.lexists(config):  # Notepad may write a byte-order mark
+            data = tomllib.loads(config.read_bytes().decode("utf-8-sig"))
+    except OSError as exc:
+        raise UserError(f"{config}: cannot read it ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{config}: not UTF-8 text (byte {exc.start} is "
+                        f"{exc.object[exc.start]:#04x}); save it as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{config}: not valid TOML ({exc}); expected lines like "
                         f'group = "42" and authors = ["Name One", "Name Two"]') from exc
@@ -84,31 +83,20 @@ def read_config(config: Path, required: bool = False) -> dict:
     if unknown:
         raise UserError(f"{config}: unknown key {unknown[0]!r}; it holds only group (a "
                         f"string) and authors (a list of strings)")
-    group = data.get("group", "")
+    group, authors = data.get("group", ""), data.get("authors", [])
     if isinstance(group, bool) or not isinstance(group, (str, int)):
         raise UserError(f"{config}: group must be a string such as \"42\", got "
                         f"{type(group).__name__} {group!r}")
-    authors = data.get("authors", [])
     if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
         what = type(authors).__name__ if not isinstance(authors, list) else "a list holding " + \
             ", ".join(sorted({type(a).__name__ for a in authors if not isinstance(a, str)}))
         raise UserError(f"{config}: authors must be a list of strings such as "
                         f"[\"Name One\", \"Name Two\"], got {what}")
-    return {"group": str(group), "authors": authors}
-
-
-#: A bare number or a short code (42, 7b, A3) is printed as "Group 42"; anything else as given.
-_BARE_GROUP = re.compile(r"[0-9]+|(?=.*[0-9])[0-9A-Za-z]{1,4}", re.ASCII)
-
-
-def title_page(config: Path, required: bool = False) -> TitlePage:
-    """The group line and names: the environment (ASSIGNMENT1_GROUP, ASSIGNMENT1_AUTHORS
-    "Name One; Name Two"), else ``config``, else visible placeholders."""
-    data = read_config(config, required)
-    group = (os.environ.get("ASSIGNMENT1_GROUP") or data["group"]).strip()
+    group = (os.environ.get("ASSIGNMENT1_GROUP") or str(group)).strip()
     env_authors = os.environ.get("ASSIGNMENT1_AUTHORS")
-    authors = [a.strip() for a in (env_authors.split(";") if env_authors else data["authors"])
+    authors = [a.strip() for a in (env_authors.split(";") if env_authors else authors)
                if a.strip()]
     printed = f"Group {group}" if _BARE_GROUP.fullmatch(group) else group
-    return TitlePage(printed or PLACEHOLDER_GROUP, authors or list(PLACEHOLDER_AUTHORS),
+    return TitlePage(printed or "Group ?? (set group in report.toml)",
+                     authors or ["Author names (set authors in report.toml)"],
                      not group or not authors)

@@ -1,7 +1,6 @@
-"""Running the notebook: nbclient starts its kernel in the checkout, runs every cell, times
-them out and shuts the kernel down; this module reads the notebook, sets the kernel's
-environment, records what the run reads (``tools.trace``), ends the kernel's whole process tree
-however the run ends, and turns a failure into one line naming the cell by its task."""
+"""Running the notebook: nbclient starts its kernel in the checkout, runs every cell, times them
+out and shuts the kernel down; this module reads the notebook, sets the kernel's environment,
+ends the kernel's whole process tree however the run ends, and names a failed cell by its task."""
 
 from __future__ import annotations
 
@@ -13,14 +12,9 @@ import re
 import subprocess
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tools import trace
 from tools.cli import UserError
-
-if TYPE_CHECKING:
-    import nbformat
-    from nbclient import NotebookClient
 
 
 def read_notebook(path: Path) -> tuple[dict, bytes]:
@@ -40,9 +34,9 @@ def read_notebook(path: Path) -> tuple[dict, bytes]:
     conflict = re.search(r"^(<<<<<<<|=======|>>>>>>>)( |$)", text, re.MULTILINE)
     if conflict:
         raise UserError(f"{path} holds merge-conflict markers (line "
-                        f"{text.count(chr(10), 0, conflict.start()) + 1}: "
-                        f"{conflict.group(1)}): resolve the conflict, e.g. git checkout "
-                        f"--theirs {path.name} or --ours, then build again")
+                        f"{text.count(chr(10), 0, conflict.start()) + 1}: {conflict.group(1)}): "
+                        f"resolve the conflict, e.g. git checkout --theirs {path.name} or "
+                        f"--ours, then build again")
     try:
         nb = json.loads(text)
     except ValueError as exc:
@@ -55,24 +49,6 @@ def read_notebook(path: Path) -> tuple[dict, bytes]:
     return nb, raw
 
 
-def source(cell: dict) -> str:
-    text = cell.get("source", "")
-    return text if isinstance(text, str) else "".join(text)
-
-
-def cell_place(cells: list, index: int) -> str:
-    """A code cell as a student finds it: 'code cell 7 (under "Task 2b: training")'."""
-    number = sum(1 for c in cells[:index + 1] if c.get("cell_type") == "code")
-    headings = [(i, line.lstrip("#").strip()) for i, c in enumerate(cells)
-                if c.get("cell_type") == "markdown"
-                for line in source(c).splitlines() if line.startswith("#")]
-    before = [h for i, h in headings if i < index]
-    after = [h for i, h in headings if i > index]
-    if before:
-        return f'code cell {number} (under "{before[-1]}")'
-    return f'code cell {number} (before "{after[0]}")' if after else f"code cell {number}"
-
-
 def environment(out_dir: Path, quick: bool) -> dict[str, str]:
     """The kernel's environment: where the notebook writes, and whether the run is reduced."""
     return {**os.environ, "ASSIGNMENT1_OUT": str(out_dir.resolve()),
@@ -80,10 +56,19 @@ def environment(out_dir: Path, quick: bool) -> dict[str, str]:
 
 
 def failure(exc: BaseException, cells: list, index: int | None, timeout: int) -> str:
-    """One line for a notebook that failed."""
+    """One line for a notebook that failed in ``cells[index]``, named as a student finds it:
+    'code cell 7 (under "Task 2b: training")'."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    place = cell_place(cells, index) if index is not None else "the notebook"
+    place = "the notebook"
+    if index is not None:
+        headings = [(i, line.lstrip("#").strip()) for i, c in enumerate(cells)
+                    if c.get("cell_type") == "markdown"
+                    for line in "".join(c.get("source", "")).splitlines() if line.startswith("#")]
+        before, after = [h for i, h in headings if i < index], [h for i, h in headings if i > index]
+        place = f"code cell {sum(c.get('cell_type') == 'code' for c in cells[:index + 1])}"
+        place += f' (under "{before[-1]}")' if before else f' (before "{after[0]}")' if after \
+            else ""
     if isinstance(exc, CellTimeoutError):
         return (f"{place} ran longer than --timeout {timeout} s: raise it (e.g. python "
                 f"tasks.py report --timeout {max(3600, 4 * timeout)}) or make the cell faster")
@@ -91,8 +76,8 @@ def failure(exc: BaseException, cells: list, index: int | None, timeout: int) ->
         return (f"the notebook's kernel died while running {place}: it was killed or ran out "
                 f"of memory; close other programs, then build again")
     if isinstance(exc, CellExecutionError):
-        plain = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc.traceback))
-        frames = re.findall(r"File\s+(\S[^\n]*?):(\d+)", plain)
+        frames = re.findall(r"File\s+(\S[^\n]*?):(\d+)",
+                            re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc.traceback)))
         where = f" ({Path(frames[-1][0]).name} line {frames[-1][1]})" if frames else ""
         evalue = (str(exc.evalue).strip().splitlines() or [""])[0]
         return f"the notebook failed in {place}: {exc.ename}: {evalue}{where}; fix it and " \
@@ -100,23 +85,9 @@ def failure(exc: BaseException, cells: list, index: int | None, timeout: int) ->
     return f"the notebook's kernel failed in {place}: {type(exc).__name__}: {exc}"
 
 
-def end_processes(trace_file: Path) -> None:
-    """End every process of a run (the kernel and the workers it started), found by the
-    trace file their environment names, whether or not their parent still lives."""
-    import psutil
-
-    mine = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if process.environ().get(trace.VARIABLE) == str(trace_file):
-                process.kill()
-                mine.append(process)
-    psutil.wait_procs(mine, timeout=10)
-
-
-def notebook_client(nb: nbformat.NotebookNode, root: Path, timeout: int) -> NotebookClient:
+def notebook_client(nb: dict, root: Path, timeout: int) -> object:
     """An nbclient client whose kernel works in ``root``, records its reads when its
-    environment names a trace file, and is killed (with its process group) at the end."""
+    environment names a trace file, and is killed at the end."""
     from nbclient import NotebookClient
 
     return NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
@@ -130,9 +101,10 @@ def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
         trace_file: Path) -> dict:
     """``nb`` executed by a fresh kernel working in ``root``, which writes its files into
     ``out_dir`` and records its reads into ``trace_file``. The kernel runs in a thread, so
-    that a stop signal (KeyboardInterrupt here) ends it and its workers at once; UserError
-    for a failure."""
+    that a stop signal (raised here) ends it and its workers at once; UserError for a
+    failure."""
     import nbformat
+    import psutil
     from nbformat.v4.rwbase import rejoin_lines
 
     node = rejoin_lines(nbformat.from_dict(nb))
@@ -160,8 +132,14 @@ def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
     try:
         while thread.is_alive():
             thread.join(0.2)  # a signal handler runs between these waits
-    finally:
-        end_processes(trace_file)
+    finally:  # every process of the run (the kernel, its workers), found by the trace file
+        mine = []  # their environment names, whether or not their parent still lives
+        for process in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if process.environ().get(trace.VARIABLE) == str(trace_file):
+                    process.kill()
+                    mine.append(process)
+        psutil.wait_procs(mine, timeout=10)
         thread.join()
     if failed:
         raise UserError(failure(failed[0], nb["cells"], running.get("index"), timeout))

@@ -7,14 +7,12 @@ only the tool's own files are ever replaced (``tools.output``)."""
 from __future__ import annotations
 
 import json
-import signal
-import sys
 import zipfile
 from pathlib import Path
 
 from tools import cli, output
 from tools.cache import input_digest
-from tools.cli import Stopped, StopSignals, UserError
+from tools.cli import StopSignals, UserError
 from tools.config import HANDIN_FILES, PROJECT, Project
 from tools.report import ALWAYS_SOURCES
 
@@ -66,53 +64,37 @@ def make_handin(project: Project, signals: StopSignals, state: dict) -> Path:
                         f"it, then `python tasks.py handin` again.")
     out.mkdir(parents=True, exist_ok=True)
     try:
-        state["previous"] = output.check_ours(out, RECORD, BUILDER, list(PRODUCTS)) is not None
         pdf = check_pdf(project, project.build / "assignment1.pdf")
         missing = [name for name in HANDIN_FILES if not (project.root / name).is_file()]
         if missing:
             raise UserError(f"cannot pack the hand-in: {', '.join(missing)} missing from "
                             f"{project.root}")
-    except UserError:
-        output.remove_ours(out, RECORD, BUILDER)  # nothing older stays to be uploaded
-        raise
-    new = output.aside(out, RECORD)
-    try:
-        with zipfile.ZipFile(new / PRODUCTS[0], "x", zipfile.ZIP_DEFLATED) as archive:
-            for name in HANDIN_FILES:
-                archive.write(project.root / name, name)
-        (new / PRODUCTS[1]).write_bytes(pdf)
-        with signals.deferred():
-            output.publish(out, RECORD, {"builder": BUILDER})
-            state["published"] = True
+        with output.staged(out, RECORD, {"builder": BUILDER}, list(PRODUCTS), signals,
+                           state) as new:
+            with zipfile.ZipFile(new / PRODUCTS[0], "x", zipfile.ZIP_DEFLATED) as archive:
+                for name in HANDIN_FILES:
+                    archive.write(project.root / name, name)
+            (new / PRODUCTS[1]).write_bytes(pdf)
     except (OSError, UserError) as exc:
+        if "previous" not in state:  # refused: nothing older stays to be uploaded
+            output.remove_ours(out, RECORD, BUILDER)
+            raise
         reason = cli.describe(exc) if isinstance(exc, OSError) else str(exc)
-        holds = output.holds(state, out, "hand-in")
-        raise UserError(f"could not write the hand-in: {reason}; {holds}.") from exc
-    finally:
-        output.discard(out, RECORD)
+        raise UserError(f"could not write the hand-in: {reason}; "
+                        f"{output.holds(state, out, 'hand-in')}.") from exc
     return out
 
 
 def main() -> int:
     cli.tolerant_console()
-    state: dict = {}
-    try:
-        with StopSignals() as signals:
-            out = make_handin(PROJECT, signals, state)
-    except UserError as exc:
-        print(f"tasks.py handin: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"tasks.py handin: {cli.describe(exc)}", file=sys.stderr)
-        return 1
-    except Stopped as exc:
-        holds = output.holds(state, PROJECT.build / "handin", "hand-in")
-        print(f"tasks.py handin: interrupted; {holds}", file=sys.stderr, flush=True)
-        signal.raise_signal(exc.signum)
-        return 128 + exc.signum
-    print(f"wrote {out / PRODUCTS[0]}: {', '.join(HANDIN_FILES)}")
-    print(f"wrote {out / PRODUCTS[1]} (beside the zip, as the course asks)")
-    return 0
+
+    def handin(signals: StopSignals, state: dict) -> None:
+        out = make_handin(PROJECT, signals, state)
+        print(f"wrote {out / PRODUCTS[0]}: {', '.join(HANDIN_FILES)}")
+        print(f"wrote {out / PRODUCTS[1]} (beside the zip, as the course asks)")
+
+    return output.command(handin, PROJECT.build / "handin", "hand-in", "tasks.py handin",
+                          "tasks.py handin: ")
 
 
 if __name__ == "__main__":

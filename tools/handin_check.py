@@ -17,18 +17,15 @@ import sys
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from tools import cli
 from tools.cli import UserError, venv_python
 from tools.config import PROJECT
 
-ROOT = PROJECT.root
 
-
-@dataclass(frozen=True)
-class End:
+class End(NamedTuple):
     name: str
     python: str  # major.minor
     requirements: tuple[str, ...]
@@ -39,17 +36,18 @@ ENDS = (End("oldest", "3.8", ("numpy==1.20.3", "matplotlib==3.3.4", "pillow==8.2
 #: (script and arguments, timeout in seconds): what a grader runs, Tasks 3-4 shortened.
 RUNS = ((["task2a.py"], 300), (["task3a.py"], 600), (["task2.py"], 600),
         (["task3.py", "--epochs", "5"], 600))
+_NUMBER = re.compile(r"[-+]?\d+(?:\.(\d+))?(?:e[-+]?\d+)?")
+_TIMING = re.compile(r"[-+]?\d+(?:\.\d+)?\s*s\b")
 
 
 def find_python(end: End) -> str:
     """An interpreter for ``end``, or UserError saying how to get one."""
     variable = f"HANDIN_PYTHON_{end.name.upper()}"
     if os.environ.get(variable):
-        found = shutil.which(os.environ[variable])
-        if not found:
+        if not shutil.which(os.environ[variable]):
             raise UserError(f"handin-check: {variable}={os.environ[variable]} is not a program: "
                             f"point it at a python executable, or unset it to have one found.")
-        return found
+        return shutil.which(os.environ[variable])
     candidates = [shutil.which(f"python{end.python}")]
     if shutil.which("pyenv"):
         root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
@@ -92,7 +90,7 @@ def environment(end: End, envs: Path) -> Path:
     made_with = f"{Path(interpreter).absolute()} (Python {python_version(interpreter)})"
     wanted = "\n".join([made_with, *end.requirements]) + "\n"
     built = stamp.read_text(encoding="utf-8") if stamp.is_file() else None
-    reason = None
+    reason = "an earlier build of it did not finish" if folder.exists() else None
     if built == wanted:
         try:
             python_version(python)
@@ -103,8 +101,6 @@ def environment(end: End, envs: Path) -> Path:
         was = built.partition("\n")[0]
         reason = f"it was built with {was}, not {made_with}" if was != made_with \
             else "its requirements changed"
-    elif folder.exists():
-        reason = "an earlier build of it did not finish"
     if reason:
         print(f"handin-check: rebuilding the {end.name} environment: {reason}", flush=True)
     shutil.rmtree(folder, ignore_errors=True)
@@ -124,9 +120,10 @@ def environment(end: End, envs: Path) -> Path:
 
 def versions(python: Path) -> str:
     """What ``python`` runs: Python, NumPy and Matplotlib, with their versions."""
-    code = ("import platform, numpy, matplotlib; print('Python', platform.python_version(), "
-            "'NumPy', numpy.__version__, 'Matplotlib', matplotlib.__version__)")
-    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    result = subprocess.run([str(python), "-c", "import platform, numpy, matplotlib; print("
+                             "'Python', platform.python_version(), 'NumPy', numpy.__version__, "
+                             "'Matplotlib', matplotlib.__version__)"], capture_output=True,
+                            text=True)
     if result.returncode != 0:
         raise UserError(f"handin-check: {python} cannot import NumPy and Matplotlib: delete "
                         f"{python.parents[1]} and run again.")
@@ -147,7 +144,7 @@ def run_handin(python: Path, handin_zip: Path, work: Path) -> dict[str, str]:
     with zipfile.ZipFile(handin_zip) as archive:
         archive.extractall(work)
     shutil.copy(Path(__file__).with_name("course_mnist.py"), work / "mnist.py")
-    shutil.copytree(ROOT / "data" / "mnist", work / "data")
+    shutil.copytree(PROJECT.root / "data" / "mnist", work / "data")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(MPLBACKEND="Agg", PYTHONIOENCODING="utf-8")
     outputs = {}
@@ -165,10 +162,6 @@ def run_handin(python: Path, handin_zip: Path, work: Path) -> dict[str, str]:
         print(f"  python {label:<24} ok  {time.perf_counter() - started:5.1f} s", flush=True)
         outputs[label] = result.stdout.replace(str(work), "<handin>")
     return outputs
-
-
-_NUMBER = re.compile(r"[-+]?\d+(?:\.(\d+))?(?:e[-+]?\d+)?")
-_TIMING = re.compile(r"[-+]?\d+(?:\.\d+)?\s*s\b")
 
 
 def differences(first: str, second: str, label: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""An output folder the tools write into without touching anything of the user's.
+"""An output folder the tools write into without touching anything of the user's, and the
+command around it that ends any failure or stop with one line saying what the folder holds.
 
 A set is built aside in ``FOLDER/.next`` and swapped in by renames, its record (every product
 with its SHA-256) last. A product is replaced or removed only when it is exactly what the record
@@ -11,11 +12,16 @@ import contextlib
 import json
 import os
 import shutil
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tools.cli import UserError, file_digest
+from tools.cli import Stopped, StopSignals, UserError, describe, sha256
 
 NEXT, PREVIOUS = ".next", ".previous"
+FIX = "move it elsewhere or delete it, or build with --out ANOTHER_FOLDER"
 
 
 def listing(path: Path) -> str | dict:
@@ -24,7 +30,7 @@ def listing(path: Path) -> str | dict:
     if path.is_symlink():
         raise UserError(f"{path} is a symbolic link")
     if path.is_file():
-        return file_digest(path)
+        return sha256(path.read_bytes())
     if path.is_dir():
         return {child.name: listing(child) for child in sorted(path.iterdir())}
     raise UserError(f"{path} is neither a file nor a folder")
@@ -35,19 +41,16 @@ def read_record(path: Path, builder: str) -> dict | None:
     not a record ``builder`` wrote."""
     if not os.path.lexists(path):
         return None
-    fix = "move it elsewhere or delete it, or build with --out ANOTHER_FOLDER"
     if path.is_symlink() or not path.is_file():
         raise UserError(f"{path} is {'a symbolic link' if path.is_symlink() else 'a folder'}, "
-                        f"not this build's record: {fix}")
-    try:
+                        f"not this build's record: {FIX}")
+    with contextlib.suppress(ValueError):
         record = json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        record = None
-    if not isinstance(record, dict) or record.get("builder") != builder or \
-            not isinstance(record.get("products"), dict):
-        raise UserError(f"{path} is not a record of this build (its JSON with the list of "
-                        f"its files): {fix}")
-    return record
+        if isinstance(record, dict) and record.get("builder") == builder and \
+                isinstance(record.get("products"), dict):
+            return record
+    raise UserError(f"{path} is not a record of this build (its JSON with the list of its "
+                    f"files): {FIX}")
 
 
 def check_ours(folder: Path, record_name: str, builder: str, names: list[str]) -> dict | None:
@@ -55,40 +58,35 @@ def check_ours(folder: Path, record_name: str, builder: str, names: list[str]) -
     lists is exactly what it wrote; UserError naming the first that is not."""
     record = read_record(folder / record_name, builder)
     products = record["products"] if record else {}
-    for name in sorted(set(names) | set(products)):
-        path = folder / name
-        if not os.path.lexists(path) or name == record_name:
+    for name in sorted({*names, *products} - {record_name}):
+        path, listed = folder / name, products.get(name)
+        if not os.path.lexists(path):
             continue
-        listed = products.get(name)
         try:
             found = listing(path)
             why = None if found == listed else "changed since this build wrote it"
         except UserError as exc:
-            found, why = None, f"is not what this build wrote ({exc.args[0].split(' ', 1)[1]})"
+            found, why = None, f"is not what this build wrote ({str(exc).removeprefix(f'{path} ')})"
         if listed is None:
             why = "was not written by this build (its record does not list it)"
         elif isinstance(listed, dict) and isinstance(found, dict) and set(found) - set(listed):
             why = f"holds {sorted(set(found) - set(listed))[0]}, which this build did not write"
         if why:
-            raise UserError(f"{path} {why}: the build replaces only what it wrote itself; "
-                            f"move it elsewhere or delete it, or build with --out "
-                            f"ANOTHER_FOLDER")
+            raise UserError(f"{path} {why}: the build replaces only what it wrote itself; {FIX}")
     return record
 
 
 def remove_ours(folder: Path, record_name: str, builder: str) -> None:
     """Remove the products the folder's record lists that are still exactly what it lists,
     and the record; anything else stays."""
-    try:
-        record = read_record(folder / record_name, builder)
-    except UserError:
-        return
-    for name, listed in (record or {}).get("products", {}).items():
-        with contextlib.suppress(UserError, OSError):
-            if os.path.lexists(folder / name) and listing(folder / name) == listed:
-                shutil.rmtree(folder / name) if isinstance(listed, dict) else \
-                    (folder / name).unlink()
-    (folder / record_name).unlink(missing_ok=True)
+    with contextlib.suppress(UserError):
+        for name, listed in ((read_record(folder / record_name, builder) or {})
+                             .get("products", {}).items()):
+            with contextlib.suppress(UserError, OSError):
+                if os.path.lexists(folder / name) and listing(folder / name) == listed:
+                    shutil.rmtree(folder / name) if isinstance(listed, dict) else \
+                        (folder / name).unlink()
+        (folder / record_name).unlink(missing_ok=True)
 
 
 def aside(folder: Path, record_name: str) -> Path:
@@ -145,13 +143,28 @@ def swap(folder: Path, record_name: str) -> None:
     shutil.rmtree(new, ignore_errors=True)
 
 
-def publish(folder: Path, record_name: str, record: dict) -> None:
-    """Write ``record`` (listing every product in ``.next``) into ``.next`` and swap."""
-    record["products"] = {p.name: listing(p) for p in sorted((folder / NEXT).iterdir())}
-    part = folder / NEXT / f".{record_name}.part"
-    part.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(part, folder / NEXT / record_name)
-    swap(folder, record_name)
+@contextlib.contextmanager
+def staged(folder: Path, record_name: str, record: dict, names: list[str],
+           signals: StopSignals, state: dict) -> Iterator[Path]:
+    """``.next`` in ``folder`` for the block to write a new set into, once each of ``names``
+    there is checked to be the tool's (``record["builder"]``'s); after the block the set is
+    listed in ``record`` and swapped in, stop signals held back meanwhile. ``state`` says
+    what the folder holds ("previous", "published"); ``.next`` goes however the block ends."""
+    state["previous"] = check_ours(folder, record_name, record["builder"], names) is not None
+    new = aside(folder, record_name)
+    try:
+        yield new
+        with signals.deferred():
+            record["products"] = {p.name: listing(p) for p in sorted(new.iterdir())}
+            (new / f".{record_name}.part").write_text(
+                json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            os.replace(new / f".{record_name}.part", new / record_name)
+            swap(folder, record_name)
+            state["published"] = True
+    finally:
+        if not (new / record_name).exists():  # unless a failed swap could not undo
+            shutil.rmtree(new, ignore_errors=True)
+        shutil.rmtree(folder / PREVIOUS, ignore_errors=True)
 
 
 def holds(state: dict, folder: Path, what: str) -> str:
@@ -163,8 +176,30 @@ def holds(state: dict, folder: Path, what: str) -> str:
     return f"{folder} holds no {what}"
 
 
-def discard(folder: Path, record_name: str) -> None:
-    """Remove ``.next`` unless it holds a complete set a failed swap could not undo."""
-    if not (folder / NEXT / record_name).exists():
-        shutil.rmtree(folder / NEXT, ignore_errors=True)
-    shutil.rmtree(folder / PREVIOUS, ignore_errors=True)
+def command(body: Callable[[StopSignals, dict], None], folder: Path, what: str, name: str,
+            prefix: str = "") -> int:
+    """Run ``body(signals, state)`` as a command: 0, or 1 after one line (``prefix`` first)
+    saying what failed and, once ``state["started"]``, what ``folder`` holds. After a stop
+    signal, "``name``: interrupted" and what the folder holds, and the signal goes on."""
+    state: dict = {}
+    try:
+        with StopSignals() as signals:
+            body(signals, state)
+        return 0
+    except Stopped as exc:
+        print(f"{name}: interrupted; {holds(state, folder, what)}", file=sys.stderr, flush=True)
+        signal.raise_signal(exc.args[0])
+        return 128 + exc.args[0]
+    except UserError as exc:
+        message = str(exc)
+    except OSError as exc:
+        message = describe(exc)
+    except Exception as exc:  # a bug of the tool: still one line, and the folder's state
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        message = (f"the build failed: {type(exc).__name__}: {exc} "
+                   f"({Path(frame.filename).name} line {frame.lineno})")
+    message = " ".join(message.split())
+    if state.get("started"):
+        message = f"{message}; {holds(state, folder, what)}"
+    print(prefix + message, file=sys.stderr)
+    return 1

@@ -1,7 +1,6 @@
 """The executed notebook as the report: pandoc Markdown (code hidden, outputs kept), then pandoc's
-HTML writer for the web page and its Typst writer plus the Typst compiler for the A4 PDF, with
-the page design in ``report.typ`` and the page style in ``report.css``. Both pandoc (the
-pypandoc-binary wheel) and Typst (the typst wheel) come from pip."""
+HTML writer for the web page and its Typst writer plus the Typst compiler for the A4 PDF (page
+design ``report.typ``, page style ``report.css``). pandoc and Typst both come as wheels."""
 
 from __future__ import annotations
 
@@ -22,6 +21,11 @@ HERE = Path(__file__).resolve().parent
 #: Typst around a figure and the text its cell shows after it, so that they share a page (the
 #: heading before them sticks to them); the web page ignores Typst
 KEEP_TOGETHER = ("```{=typst}\n#block(breakable: false)[\n```", "```{=typst}\n]\n```")
+#: What a page would load from the network (scripts, styles, images, imports); links are not.
+REMOTE = re.compile(r"<(?:script|img|iframe|source|audio|video)\b[^>]*\bsrc=[\"'](https?://[^\"']+)"
+                    r"|<link\b[^>]*\bhref=[\"'](https?://[^\"']+)"
+                    r"|@import\s+(?:url\()?[\"']?(https?://[^\"')\s]+)"
+                    r"|\bimport\b[^;\n]*?[\"'](https?://[^\"']+)")
 
 
 def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "image/png")
@@ -33,7 +37,6 @@ def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "im
     share of the line) and placement ("top", "bottom", "none") of its output's metadata, and
     in the PDF on one page with the text its cell shows after it.
     """
-    extension = {"application/pdf": "pdf", "image/png": "png"}
     parts, files, placements = [], {}, {}
     for cell in nb["cells"]:
         if "remove-cell" in cell.get("metadata", {}).get("tags", []):
@@ -49,7 +52,7 @@ def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "im
             data, meta = output.get("data", {}), output.get("metadata", {})
             mime = next((m for m in figures if m in data), None)
             if mime is not None:
-                name = f"figure-{len(files) + 1}.{extension[mime]}"
+                name = f"figure-{len(files) + 1}.{mime.rsplit('/')[-1]}"
                 files[name] = base64.b64decode("".join(data[mime]))
                 caption = " ".join(str(meta.get("caption", "")).split())
                 width = 100 * float(meta.get("width", 1))
@@ -70,22 +73,21 @@ def run_pandoc(jobs: list[tuple[Path, str, Path, list[str]]]) -> None:
     warning (a formula it could not convert would print as raw TeX)."""
     import pypandoc
 
-    children = [(subprocess.Popen([pypandoc.get_pandoc_path(), "--from", "markdown", "--to", to,
-                                   "--wrap=preserve", *options, "--output", str(output),
-                                   str(markdown)], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE), to)
+    children = [(to, subprocess.Popen([pypandoc.get_pandoc_path(), "--from", "markdown", "--to",
+                                       to, "--wrap=preserve", *options, "--output", str(output),
+                                       str(markdown)], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
                 for markdown, to, output, options in jobs]
     try:
-        for child, to in children:
-            message = child.communicate(timeout=300)[1].decode("utf-8", "replace").strip()
+        for to, child in children:
+            message = " ".join(child.communicate(timeout=300)[1].decode("utf-8", "replace").split())
             if child.returncode != 0 or message:
                 raise UserError(f"pandoc could not convert the report to {to}: "
-                                f"{' '.join(message.split()) or f'exit {child.returncode}'}")
+                                f"{message or f'exit {child.returncode}'}")
     finally:
-        for child, _ in children:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+        for _, child in children:
+            child.kill()  # nothing when it has ended
+            child.wait()
 
 
 def html_page(body: str, images: dict[str, bytes], title: TitlePage) -> str:
@@ -99,22 +101,14 @@ def html_page(body: str, images: dict[str, bytes], title: TitlePage) -> str:
             f'<header class="title"><h1>{html.escape(TITLE)}</h1><p style="font-size:1.2em">'
             f"{html.escape(title.group)}</p><p>{names}</p></header>\n<main>\n{body}\n</main>\n"
             f"</body>\n</html>\n")
-    remote = remote_resources(page)  # checked before the images go in: they hold no URL
+    remote = REMOTE.search(page)  # checked before the images go in: they hold no URL
     if remote:
-        raise UserError(f"the HTML report would load {remote[0]} from the network")
+        raise UserError(f"the HTML report would load {next(filter(None, remote.groups()))} "
+                        f"from the network")
     for name, content in images.items():
         page = page.replace(f'src="{name}"',
                             f'src="data:image/png;base64,{base64.b64encode(content).decode()}"')
     return page
-
-
-def remote_resources(page: str) -> list[str]:
-    """URLs the page would load (scripts, styles, images, imports); links are not loads."""
-    return [*re.findall(r"<(?:script|img|iframe|source|audio|video)\b[^>]*\bsrc=[\"']"
-                        r"(https?://[^\"']+)", page),
-            *re.findall(r"<link\b[^>]*\bhref=[\"'](https?://[^\"']+)", page),
-            *re.findall(r"@import\s+(?:url\()?[\"']?(https?://[^\"')\s]+)", page),
-            *re.findall(r"\bimport\b[^;\n]*?[\"'](https?://[^\"']+)", page)]
 
 
 def font_paths() -> list[str]:
@@ -168,9 +162,8 @@ def render(nb: dict, title: TitlePage, work: Path, web: bool = True) -> tuple[st
                             f'#figure(placement: {placement}, image("{name}"', 1)
     (work / "typst").mkdir()
     pdf = compile_pdf(work / "typst", body, pdf_files, title)
-    page = html_page((work / "body.html").read_text(encoding="utf-8"), web_files, title) \
-        if web else None
-    return page, pdf
+    return html_page((work / "body.html").read_text(encoding="utf-8"), web_files, title) \
+        if web else None, pdf
 
 
 def pdf_bytes(nb: dict, title: TitlePage) -> bytes:

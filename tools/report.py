@@ -1,8 +1,7 @@
 """`python tasks.py report`: run assignment1.ipynb in a fresh kernel (or reuse the cache's
 outputs when nothing the run read has changed) and swap the report's whole set into the output
 folder (default build/): assignment1.pdf, .html, .ipynb, the record assignment1.json, and the
-notebook's figures/ and metrics.json. One build at a time per checkout; any failure or stop
-ends with one line saying what went wrong and what the folder holds."""
+notebook's figures/ and metrics.json. One build at a time per checkout."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -19,14 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tools import cache, cli, execute, output, render, trace
-from tools.cli import Stopped, StopSignals, UserError
+from tools.cli import StopSignals, UserError
 from tools.config import HANDIN_FILES, PROJECT, Project, title_page
 
 RECORD = "assignment1.json"
 BUILDER = "assignment1 tools.report"
 OWN_PRODUCTS = ("assignment1.ipynb", "assignment1.html", "assignment1.pdf")
-#: What the notebook writes besides, checked before it runs.
-NOTEBOOK_PRODUCTS = ("figures", "metrics.json")
 #: Files a report is built from whether or not its run read them (the hand-in compares).
 ALWAYS_SOURCES = (*HANDIN_FILES, "mnist.py")
 
@@ -60,51 +56,50 @@ def locked(project: Project) -> Iterator[None]:
 
 def outputs(project: Project, nb: dict, quick: bool, fresh: bool, timeout: int,
             products: Path, say: Callable[[str], None]) -> tuple[dict, bool, dict[str, str]]:
-    """(the executed notebook, whether from the cache, the sources' digests): the cache's
-    entry when every input of its run is unchanged (and not ``fresh``), else a run, which
-    then becomes the entry. The notebook's files go into ``products``."""
+    """(the executed notebook, whether from the cache, the checkout's files it was built from
+    with their digests): the cache's entry when every input of its run is unchanged (and not
+    ``fresh``), else a run, which then becomes the entry. The notebook's files go into
+    ``products``."""
     env = execute.environment(products, quick)
     entry, why, inputs = (None, "--fresh", {}) if fresh else \
         cache.lookup(project.cache, quick, nb, env, project.root)
     if entry is not None:
         say("notebook unchanged since the last run: reused its outputs; use --fresh to run it "
             "again")
-        shutil.copytree(entry.products, products, dirs_exist_ok=True)
-        return cache.merged(nb, entry), True, sources(project, entry.data["files"], inputs)
-    say(f"executing the notebook ({why})")
-    started = time.perf_counter()
-    fd, name = tempfile.mkstemp(prefix="assignment1-trace-", suffix=".jsonl")
-    os.close(fd)
-    try:
-        executed = execute.run(nb, project.root, products, quick, timeout, Path(name))
-        reads, env_names = trace.read(Path(name))
-    finally:
-        os.unlink(name)
-    inputs = cache.inputs(nb, list(reads), list(env_names), env, project.root)
-    note = "its outputs are cached for the next build"
-    changed = cache.changed_while_running(reads)
-    if changed:
-        note = f"not cached: {changed} changed while it ran"
+        shutil.copytree(entry.folder / "products", products, dirs_exist_ok=True)
+        executed, reads = cache.merged(nb, entry), entry.data["files"]
     else:
+        say(f"executing the notebook ({why})")
+        started = time.perf_counter()
+        fd, name = tempfile.mkstemp(prefix="assignment1-trace-", suffix=".jsonl")
+        os.close(fd)
         try:
-            cache.store(project.cache, quick, executed, products, list(reads), list(env_names),
-                        inputs)
+            executed = execute.run(nb, project.root, products, quick, timeout, Path(name))
+            stats, env_names = trace.read(Path(name))
+        finally:
+            os.unlink(name)
+        reads = list(stats)
+        inputs = cache.inputs(nb, reads, list(env_names), env, project.root)
+        note = "its outputs are cached for the next build"
+        changed = cache.changed_while_running(stats)
+        try:
+            if changed:
+                note = f"not cached: {changed} changed while it ran"
+            else:
+                cache.store(project.cache, quick, executed, products, reads, list(env_names),
+                            inputs)
         except OSError as exc:
             note = f"not cached: {cli.describe(exc)}"
-    say(f"executed the notebook in {time.perf_counter() - started:.1f} s ({note})")
-    return executed, False, sources(project, list(reads), inputs)
-
-
-def sources(project: Project, files: list[str], inputs: dict[str, str]) -> dict[str, str]:
-    """The checkout's files the run read (and the hand-in's, always), with their digests."""
-    names = {Path(f).relative_to(project.root).as_posix() for f in files
+        say(f"executed the notebook in {time.perf_counter() - started:.1f} s ({note})")
+    names = {Path(f).relative_to(project.root).as_posix() for f in reads
              if Path(f).is_relative_to(project.root)}
     names = {n for n in names if n.split("/")[0] not in (".venv", "build")} | {*ALWAYS_SOURCES}
-    return {n: inputs.get(n) or cache.input_digest(project.root / n) for n in sorted(names)}
+    return executed, entry is not None, {
+        n: inputs.get(n) or cache.input_digest(project.root / n) for n in sorted(names)}
 
 
 def build(project: Project, out_dir: Path, notebook: Path, config: Path | None, quick: bool,
-          fresh: bool, timeout: int, state: dict, signals: StopSignals) -> None:
+          fresh: bool, timeout: int, signals: StopSignals, state: dict) -> None:
     """Execute (or reuse) the notebook, render the report, and swap the whole set into
     ``out_dir``; ``state`` says what the folder holds if this raises."""
     title = title_page(config or project.root / "report.toml", required=config is not None)
@@ -113,13 +108,13 @@ def build(project: Project, out_dir: Path, notebook: Path, config: Path | None, 
         raise UserError(f"{out_dir} exists and is not a folder: the report is built into a "
                         f"folder of that name. Move or delete the file, or pass --out "
                         f"OTHER_FOLDER.")
+    record = {"builder": BUILDER, "title": title.group, "authors": title.authors,
+              "placeholder": title.placeholder, "quick": quick}
     with locked(project):
         out_dir.mkdir(parents=True, exist_ok=True)
-        state["previous"] = output.check_ours(out_dir, RECORD, BUILDER,
-                                              [*OWN_PRODUCTS, *NOTEBOOK_PRODUCTS]) is not None
-        new = output.aside(out_dir, RECORD)
-        state["started"] = True
-        try:
+        with output.staged(out_dir, RECORD, record, [*OWN_PRODUCTS, "figures", "metrics.json"],
+                           signals, state) as new:
+            state["started"] = True
             executed, cached, digests = outputs(project, nb, quick, fresh, timeout, new, print)
             if set(OWN_PRODUCTS) & {p.name for p in new.iterdir()}:
                 raise UserError("the notebook wrote a file named like the build's own products "
@@ -133,16 +128,9 @@ def build(project: Project, out_dir: Path, notebook: Path, config: Path | None, 
                 executed, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
             (new / "assignment1.html").write_text(page, encoding="utf-8")
             (new / "assignment1.pdf").write_bytes(pdf)
-            digests = {**digests, "assignment1.ipynb": cli.sha256(raw),
-                       "report.toml": cache.input_digest(config or project.root / "report.toml")}
-            record = {"builder": BUILDER, "title": title.group, "authors": title.authors,
-                      "placeholder": title.placeholder, "quick": quick, "cached": cached,
-                      "pdf_sha256": cli.sha256(pdf), "sources": digests}
-            with signals.deferred():
-                output.publish(out_dir, RECORD, record)
-                state["published"] = True
-        finally:
-            output.discard(out_dir, RECORD)
+            record.update(cached=cached, pdf_sha256=cli.sha256(pdf), sources={
+                **digests, "assignment1.ipynb": cli.sha256(raw),
+                "report.toml": cache.input_digest(config or project.root / "report.toml")})
     print(f"wrote {out_dir / 'assignment1.html'}")
     print(f"wrote {out_dir / 'assignment1.pdf'} ({len(pdf) / 1e6:.1f} MB, A4, in {seconds:.1f} "
           f"s; {title.group}; {', '.join(title.authors)})")
@@ -176,34 +164,9 @@ def main(argv: list[str] | None = None, project: Project = PROJECT) -> int:
     if args.timeout < 1:
         parser.error(f"--timeout must be a positive number of seconds, not {args.timeout}")
     out_dir = Path.cwd() / args.out
-    state: dict = {}
-    try:
-        with StopSignals() as signals:
-            build(project, out_dir, Path.cwd() / args.notebook,
-                  args.config and Path.cwd() / args.config, args.quick, args.fresh,
-                  args.timeout, state, signals)
-        return 0
-    except UserError as exc:
-        message = str(exc)
-    except OSError as exc:
-        message = cli.describe(exc)
-    except Stopped as exc:
-        print(f"report: interrupted; {output.holds(state, out_dir, 'report')}", file=sys.stderr,
-              flush=True)
-        signal.raise_signal(exc.signum)
-        return 128 + exc.signum
-    except Exception as exc:  # a bug of the build: still one line, and the folder's state
-        frame = exc.__traceback__
-        while frame and frame.tb_next:
-            frame = frame.tb_next
-        where = f" ({Path(frame.tb_frame.f_code.co_filename).name} line {frame.tb_lineno})" \
-            if frame else ""
-        message = f"the build failed: {type(exc).__name__}: {exc}{where}"
-    message = " ".join(message.split())
-    if state.get("started"):
-        message = f"{message}; {output.holds(state, out_dir, 'report')}"
-    print(message, file=sys.stderr)
-    return 1
+    return output.command(lambda signals, state: build(
+        project, out_dir, Path.cwd() / args.notebook, args.config and Path.cwd() / args.config,
+        args.quick, args.fresh, args.timeout, signals, state), out_dir, "report", "report")
 
 
 def export_pdf(nb: dict, folder: Path, *, quick: bool, fresh: bool, timeout: int,
@@ -216,7 +179,7 @@ def export_pdf(nb: dict, folder: Path, *, quick: bool, fresh: bool, timeout: int
         f"execution cache and build folder)")
     title = title_page(project.root / "report.toml")
     if not all(c.get("execution_count") is not None for c in nb["cells"]
-               if c.get("cell_type") == "code" and execute.source(c).strip()):
+               if c.get("cell_type") == "code" and "".join(c.get("source", "")).strip()):
         with locked(project), tempfile.TemporaryDirectory(prefix="assignment1-export-") as tmp:
             nb = outputs(project, nb, quick, fresh, timeout, Path(tmp), say)[0]
     return render.pdf_bytes(nb, title)

@@ -3,7 +3,7 @@
 A build names a file in ``$ASSIGNMENT1_TRACE``; its kernel loads this module as an IPython
 extension (before start-up files and cells) and ``tools.parallel``'s workers call
 ``install_if_tracing``, so every process of the run appends a JSON line per first event to it:
-``["read", path, mtime_ns, size]`` (nulls: absent), ``["write", path]`` or ``["env", name]``.
+``["read", path, [mtime_ns, size] or null]``, ``["write", path]`` or ``["env", name]``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ import sys
 from pathlib import Path
 
 VARIABLE = "ASSIGNMENT1_TRACE"
-_WRITES = os.O_WRONLY | os.O_RDWR
 _SYSTEM = ("/proc/", "/sys/", "/dev/")
+
+
+def stamp(path: str) -> tuple[int, int] | None:
+    """A file's (mtime_ns, size), or None when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size
 
 
 def install(trace_file: str) -> None:
@@ -25,17 +33,10 @@ def install(trace_file: str) -> None:
     busy = []
 
     def note(kind: str, name: str) -> None:
-        if (kind, name) in seen:
-            return
-        seen.add((kind, name))
-        line = [kind, name]
-        if kind == "read":
-            try:
-                stat = os.stat(name)
-                line += [stat.st_mtime_ns, stat.st_size]
-            except OSError:
-                line += [None, None]
-        os.write(fd, (json.dumps(line) + "\n").encode("utf-8"))
+        if (kind, name) not in seen:
+            seen.add((kind, name))
+            line = [kind, name, stamp(name)] if kind == "read" else [kind, name]
+            os.write(fd, (json.dumps(line) + "\n").encode("utf-8"))
 
     def hook(event: str, args: tuple) -> None:
         if busy or event not in ("open", "exec", "import", "os.rename", "os.replace"):
@@ -43,12 +44,13 @@ def install(trace_file: str) -> None:
         busy.append(event)
         try:
             if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
-                mode, flags = args[1] or "", args[2] or 0
                 path = os.path.abspath(os.fsdecode(args[0]))
+                writes = (args[2] or 0) & (os.O_WRONLY | os.O_RDWR) or \
+                    set(args[1] or "") & set("wax+")
                 # a .pyc is a cached compile (its source is recorded); /proc and the like are
                 # the system's state, not inputs
                 if not path.endswith(".pyc") and not path.startswith(_SYSTEM):
-                    note("write" if flags & _WRITES or set(mode) & set("wax+") else "read", path)
+                    note("write" if writes else "read", path)
             elif event == "exec" and os.path.isfile(getattr(args[0], "co_filename", "")):
                 note("read", os.path.abspath(args[0].co_filename))
             elif event == "import" and args[1]:  # an extension module's shared library
@@ -79,14 +81,14 @@ def load_ipython_extension(ipython: object) -> None:
 
 
 def read(trace_file: Path) -> tuple[dict[str, tuple | None], set[str]]:
-    """The run's inputs: {path: (mtime_ns, size) when first read, or None if it did not
-    exist}, without the files it wrote; and the environment variables it looked up."""
+    """The run's inputs, {path: its ``stamp`` when first read}, without the files it wrote;
+    and the environment variables it looked up."""
     reads: dict[str, tuple | None] = {}
     written, env = set(), set()
     for line in trace_file.read_text(encoding="utf-8").splitlines():
         kind, name, *stat = json.loads(line)
         if kind == "read":
-            reads.setdefault(name, tuple(stat) if stat[0] is not None else None)
+            reads.setdefault(name, tuple(stat[0]) if stat[0] else None)
         else:
             (written if kind == "write" else env).add(name)
     return {path: stat for path, stat in reads.items() if path not in written}, env
