@@ -304,10 +304,14 @@ def task_clean(py: None, args: list[str]) -> None:
     if args:
         raise UserError(f"takes no arguments (got {' '.join(args)}): it removes {folders}; to "
                         f"remove less, delete that file or folder yourself", 2)
-    build = cli.running_pid(ROOT / "build" / ".build.pid")
-    if build:
-        raise UserError(f"a build is running here (pid {build}): let it finish or stop it, "
-                        f"then clean")
+
+    def refuse(pid: int | None) -> None:
+        raise UserError(f"a build is running here{f' (pid {pid})' if pid else ''}: let it "
+                        f"finish or stop it, then clean")
+
+    if (ROOT / "build" / ".build.lock").is_file():  # held while a build runs
+        with cli.held(ROOT / "build" / ".build.lock", refuse):
+            pass
     left: list[str] = []
 
     def failed(function: object, path: str, exc: BaseException) -> None:

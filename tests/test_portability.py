@@ -24,7 +24,6 @@ POSIX_ONLY = {"os.fork", "os.setsid", "os.killpg", "os.getuid", "os.getpgid", "o
               "os.tcgetpgrp", "os.kill", "signal.SIGKILL", "signal.SIGHUP", "signal.SIGALRM",
               "resource", "fcntl", "termios", "pwd", "grp"}
 GUARDED = {
-    ("cli.py", "os.kill"),  # running_pid: the Windows branch asks tasklist
     ("cli.py", "fcntl"),  # held: the Windows branch uses msvcrt
     ("tasks.py", "os.tcgetpgrp"),  # in_terminal_foreground: only where passes_on is not nt
     ("tasks.py", "os.getpgrp"),

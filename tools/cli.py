@@ -1,5 +1,6 @@
 """What the commands share, standard library only (tasks.py imports it before .venv exists):
-one-line errors, output any console can show, stop signals, digests, the set-up lock."""
+one-line errors, output any console can show, stop signals, digests, and the lock that
+allows one set-up of .venv and one build at a time."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import errno
 import hashlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -107,24 +107,6 @@ def venv_python(folder: Path, nt: bool | None = None) -> Path:
     return Path(folder) / ("Scripts/python.exe" if (os.name == "nt" if nt is None else nt)
                            else "bin/python")
 
-
-def running_pid(pid_file: Path) -> int | None:
-    """The process id in ``pid_file`` while that process runs, else None."""
-    try:
-        pid = int(pid_file.read_text(encoding="ascii"))
-    except (OSError, ValueError):
-        return None
-    if os.name == "nt":  # os.kill would end the process there
-        found = subprocess.run(["tasklist", "/FI", f"PID eq {pid}", "/NH"], capture_output=True,
-                               text=True).stdout
-        return pid if pid > 0 and str(pid) in found else None
-    try:
-        os.kill(pid, 0)  # signal 0: a check, nothing is sent
-    except ProcessLookupError:
-        return None
-    except OSError:  # alive, but not ours to signal
-        pass
-    return pid if pid > 0 else None
 
 def _lock(fd: int, take: bool) -> bool:
     """Take (without waiting) or release the OS lock on ``fd``; whether that worked."""

@@ -1,8 +1,7 @@
 """The report as a Jupyter export format, ``Report_PDF`` (`jupyter nbconvert --to Report_PDF`,
 JupyterLab's File > Save and Export Notebook As): the PDF `python tasks.py report` builds, made
-in the notebook's own checkout. The name is JupyterLab's menu label and must be letters, digits
-and ``_`` for the server's /nbconvert/<format>/ route. A failure is one line: nbconvert's
-command line prints it and exits; a Jupyter server reports it as the export's error."""
+in the notebook's own checkout. A failure is one line: nbconvert's command line prints it and
+exits; a Jupyter server reports it as the export's error."""
 
 from __future__ import annotations
 
@@ -16,33 +15,28 @@ from traitlets import Bool, Integer
 
 from tools import cli, report
 
-FORMAT = "Report_PDF"
+FORMAT = "Report_PDF"  # JupyterLab's menu label; the server's route takes letters, digits, _
 
 
-def _unknown_formats_in_one_line() -> None:
-    """nbconvert's command line imports every exporter while it starts; there, a format it
-    cannot find (``--to report_pdf``) is then one line instead of a traceback."""
-    if "nbconvert.nbconvertapp" not in sys.modules:  # not nbconvert's command line
-        return
-    previous = sys.excepthook
+def _unknown_format(kind: type, error: BaseException, trace: object,
+                    previous: object = sys.excepthook) -> None:
+    """nbconvert's command line imports every exporter while it starts: there, a format it
+    cannot find (``--to report_pdf``) is one line instead of a traceback."""
+    if kind.__name__ != "ExporterNameError":
+        return previous(kind, error, trace)
+    from nbconvert.nbconvertapp import NbConvertApp
 
-    def hook(kind: type, error: BaseException, trace: object) -> None:
-        if kind.__name__ != "ExporterNameError":
-            return previous(kind, error, trace)
-        from nbconvert.nbconvertapp import NbConvertApp
-
-        asked = NbConvertApp.instance().export_format
-        if asked.lower() == FORMAT.lower():
-            print(f'nbconvert: no export format "{asked}": the report\'s is spelled {FORMAT} '
-                  f"(jupyter nbconvert --to {FORMAT} NOTEBOOK)", file=sys.stderr)
-        else:
-            print(f"nbconvert: {error}", file=sys.stderr)
-        return None
-
-    sys.excepthook = hook
+    asked = NbConvertApp.instance().export_format
+    if asked.lower() == FORMAT.lower():
+        print(f'nbconvert: no export format "{asked}": the report\'s is spelled {FORMAT} '
+              f"(jupyter nbconvert --to {FORMAT} NOTEBOOK)", file=sys.stderr)
+    else:
+        print(f"nbconvert: {error}", file=sys.stderr)
+    return None
 
 
-_unknown_formats_in_one_line()
+if "nbconvert.nbconvertapp" in sys.modules:  # nbconvert's command line
+    sys.excepthook = _unknown_format
 
 
 class ReportPDFExporter(Exporter):
@@ -63,23 +57,16 @@ class ReportPDFExporter(Exporter):
         try:
             pdf = report.export_pdf(nb, folder, quick=os.environ.get("ASSIGNMENT1_QUICK") == "1",
                                     fresh=self.fresh, timeout=self.timeout, say=self.log.info)
-        except cli.UserError as exc:
-            self._fail(str(exc), 1)
-        except OSError as exc:
-            self._fail(cli.describe(exc), 1)
-        except KeyboardInterrupt:
-            self._fail("Report_PDF: interrupted; no PDF was written (the notebook's kernel "
-                       "was stopped)", 130)
+        except (cli.UserError, OSError, KeyboardInterrupt) as exc:
+            message = "Report_PDF: interrupted; no PDF was written (the notebook's kernel was " \
+                "stopped)" if isinstance(exc, KeyboardInterrupt) else " ".join(
+                    (cli.describe(exc) if isinstance(exc, OSError) else str(exc)).split())
+            from nbconvert.nbconvertapp import NbConvertApp
+
+            # nbconvert's command line: the one line and the exit code; a server: the error
+            if NbConvertApp.initialized() and threading.current_thread() is threading.main_thread():
+                print(message, file=sys.stderr)
+                raise SystemExit(130 if isinstance(exc, KeyboardInterrupt) else 1) from None
+            raise cli.UserError(message) from None
         resources["output_extension"] = ".pdf"
         return pdf, resources
-
-    @staticmethod
-    def _fail(message: str, code: int):
-        """End `jupyter nbconvert` with the one line; in a Jupyter server raise it."""
-        from nbconvert.nbconvertapp import NbConvertApp
-
-        message = " ".join(message.split())
-        if NbConvertApp.initialized() and threading.current_thread() is threading.main_thread():
-            print(message, file=sys.stderr)
-            raise SystemExit(code)
-        raise cli.UserError(message)

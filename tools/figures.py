@@ -1,10 +1,6 @@
-"""The report's figures as the notebook shows them: rendered once per format, with a caption.
-
-``show`` displays a Matplotlib figure as one Jupyter output holding a PNG (the web page and
-JupyterLab) and a vector PDF (the report), with the caption and printed width the PDF build
-reads from its metadata, writes the PNG to the build's figures folder, closes the figure and
-returns its smallest text in points as printed, so that a test can hold every figure to 8 pt.
-"""
+"""The report's figures as the notebook shows them: each rendered once per format, with a
+caption, as one Jupyter output (a PNG for the web page and JupyterLab, a vector PDF for the
+report) whose metadata the PDF build reads."""
 
 from __future__ import annotations
 
@@ -23,8 +19,11 @@ LINE_WIDTH_IN = 8.27 - 2.0
 
 def show(fig: Figure, png: Path, caption: str, width: float = 0.95) -> float:
     """Display ``fig`` with ``caption`` at ``width`` (a share of the line), write its PNG to
-    ``png`` and close it; returns its smallest text in points at that printed width."""
-    smallest = smallest_printed_font(fig, width * LINE_WIDTH_IN)
+    ``png`` and close it; returns its smallest text in points once printed at that width (or
+    at its own size if narrower): the size that matters to a reader of the PDF."""
+    scale = min(1.0, width * LINE_WIDTH_IN / fig.get_tightbbox(  # inches, as bbox="tight"
+        fig.canvas.get_renderer()).width)
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
     renders = {}
     for fmt in ("png", "pdf"):
         buffer = io.BytesIO()
@@ -37,17 +36,8 @@ def show(fig: Figure, png: Path, caption: str, width: float = 0.95) -> float:
     saved_dpi = fig.dpi if saved_dpi == "figure" else saved_dpi
     width_px = int.from_bytes(renders["png"][16:20], "big")  # the PNG header's width
     shown = round(width_px * plt.rcParams["figure.dpi"] / saved_dpi)  # at the screen's dpi
-    data = {f"image/{fmt}" if fmt == "png" else "application/pdf":
+    data = {"image/png" if fmt == "png" else "application/pdf":
             base64.b64encode(render).decode("ascii") for fmt, render in renders.items()}
     display(data, metadata={"image/png": {"width": shown}, "caption": caption, "width": width},
             raw=True)
-    return smallest
-
-
-def smallest_printed_font(fig: Figure, print_width_in: float) -> float:
-    """The smallest text of ``fig`` in points once printed ``print_width_in`` wide (or at its
-    own size if narrower): the font size that matters to a reader of the PDF."""
-    width = fig.get_tightbbox(fig.canvas.get_renderer()).width  # inches, as bbox="tight"
-    scale = min(1.0, print_width_in / width)
-    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text()]
     return min(sizes) * scale if sizes else float("inf")

@@ -1,13 +1,8 @@
-"""Independent trainings side by side, each in a worker process of its own.
-
-The report's trainings do not depend on one another (Task 2's runs, one new model per lambda),
-so they run at once, one per core, each with one BLAS thread: the graded code runs unchanged,
-as the course's scripts run it, only several times at once. Workers are started with the
-spawn method, the one macOS and Windows use, on every OS, so what runs here runs there. A run
-is seeded, so its result does not depend on where it ran (a test compares). Ctrl-C (or a
-Jupyter interrupt) and any failure end every worker at once; a worker whose parent has died
-ends itself.
-"""
+"""Independent trainings side by side, each in a worker process of its own, one per core, each
+with one BLAS thread: the graded code runs unchanged, only several times at once. Workers are
+spawned (as on macOS and Windows) on every OS; runs are seeded, so a result does not depend on
+where it ran. Ctrl-C and any failure end every worker at once; a worker whose parent has died
+ends itself."""
 
 from __future__ import annotations
 
@@ -36,11 +31,10 @@ def cores() -> int:
 def side_by_side(jobs: Sequence[Job], processes: int | None = None) -> list[Any]:
     """``function(**kwargs)`` for every ``(function, kwargs)`` of ``jobs``, results in order.
 
-    ``processes`` workers (default: one per core, at most one per job) take the jobs in order
-    as they come free, so list the longest first. With one process the jobs run here, one
-    after another, with one BLAS thread, as a worker runs them. A job's exception is raised
-    here. The functions must be importable (defined in a module, not in a notebook cell).
-    """
+    ``processes`` workers (default: one per core, at most one per job) take the jobs in order,
+    so list the longest first; with one, the jobs run here, one BLAS thread, one after
+    another. A job's exception is raised here. The functions must be importable (not defined
+    in a notebook cell)."""
     processes = min(len(jobs), processes or cores())
     if processes <= 1:
         with threadpool_limits(1):

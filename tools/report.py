@@ -13,7 +13,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from tools import cache, cli, execute, output, render, trace
@@ -27,31 +27,23 @@ OWN_PRODUCTS = ("assignment1.ipynb", "assignment1.html", "assignment1.pdf")
 ALWAYS_SOURCES = (*HANDIN_FILES, "mnist.py")
 
 
-@contextlib.contextmanager
-def locked(project: Project) -> Iterator[None]:
-    """The checkout's build lock, held (its holder's pid in build/.build.pid); UserError when
-    another build holds it or build/ cannot be written."""
-    from filelock import FileLock, Timeout
-
-    pid_file = project.build / ".build.pid"
-    lock = FileLock(project.build / ".build.lock", timeout=0)
+def locked(project: Project) -> contextlib.AbstractContextManager:
+    """The checkout's build lock (``cli.held`` on build/.build.lock), to hold while building;
+    UserError when another build holds it or build/ cannot be written."""
+    lock = project.build / ".build.lock"
     try:
         project.build.mkdir(parents=True, exist_ok=True)
-        lock.acquire()
-    except Timeout:
-        holder = cli.running_pid(pid_file)
-        raise UserError(f"another build is running here{f' (pid {holder})' if holder else ''}: "
-                        f"wait for it to finish or stop it, then build again") from None
+        os.close(os.open(lock, os.O_RDWR | os.O_CREAT, 0o644))
     except OSError as exc:
         raise UserError(f"{project.build} cannot be written ({cli.describe(exc)}): builds keep "
                         f"their lock and the execution cache there; make the checkout "
                         f"writable, or work in a writable copy of it") from exc
-    try:
-        pid_file.write_text(str(os.getpid()), encoding="ascii")
-        yield
-    finally:
-        pid_file.unlink(missing_ok=True)
-        lock.release()
+
+    def refuse(pid: int | None) -> None:
+        raise UserError(f"another build is running here{f' (pid {pid})' if pid else ''}: wait "
+                        f"for it to finish or stop it, then build again")
+
+    return cli.held(lock, refuse)
 
 
 def outputs(project: Project, nb: dict, quick: bool, fresh: bool, timeout: int,
