@@ -12,16 +12,14 @@
     python tasks.py hooks         strip notebook outputs on commit (nbstripout as a git filter)
     python tasks.py clean         remove build/ and tool caches
 
-Every command first sets up ``.venv`` from ``requirements.lock`` (again whenever the lock or
-pyproject.toml changes, or another Python runs tasks.py); one set-up at a time. Extra arguments
-go to the command (after ``test`` to pytest), paths taken from the folder you are in.
+Each sets up .venv from requirements.lock first. Extra arguments go to the command (after
+``test`` to pytest), paths taken from the folder you are in.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import os
 import shutil
 import signal
@@ -74,9 +72,8 @@ def child_environment() -> dict[str, str]:
 
 
 def run(*command: str | Path) -> None:
-    """Run a command in the project's root, pass stop signals on and wait for its clean-up;
-    KeyboardInterrupt after Ctrl-C, Stopped after SIGTERM or SIGHUP, CalledProcessError (its
-    code as a shell reports it) when it fails."""
+    """Run a command in the project's root, passing stop signals on and waiting for its clean-up:
+    KeyboardInterrupt after Ctrl-C, Stopped after SIGTERM or SIGHUP, CalledProcessError."""
     received: list[int] = []
     child: subprocess.Popen | None = None
 
@@ -105,11 +102,8 @@ def run(*command: str | Path) -> None:
 
 def setup_fingerprint() -> str:
     """What .venv is built from: the lock, pyproject.toml and this Python's version."""
-    digest = hashlib.sha256()
-    for name in ("requirements.lock", "pyproject.toml"):
-        digest.update((ROOT / name).read_bytes())
-    return f"{digest.hexdigest()}\n{sys.implementation.name} " \
-           f"{python_label(sys.version_info[:2])}\n"
+    data = b"".join((ROOT / name).read_bytes() for name in ("requirements.lock", "pyproject.toml"))
+    return f"{cli.sha256(data)}\n{sys.implementation.name} {python_label(sys.version_info[:2])}\n"
 
 
 def rebuild_reason(python: Path) -> str | None:
@@ -237,9 +231,8 @@ def from_caller(args: list[str], cwd: Path) -> list[str]:
 
 
 def source_zip(out: Path) -> Path:
-    """The full source archive in ``out``: every file git tracks, as the working tree has it
-    (``git stash create`` commits that state without touching anything); it replaces only an
-    archive it wrote (its comment says so), never a link or another file."""
+    """Write into ``out`` every file git tracks as the working tree has it (``git stash create``
+    touches nothing), replacing only an archive it wrote (its comment says so)."""
     target = out / "assignment1-source.zip"
     if os.path.lexists(target):
         try:
@@ -266,13 +259,9 @@ def source_zip(out: Path) -> Path:
                         f"git checkout and a writable build/") from exc
     finally:
         part.unlink(missing_ok=True)
-    return target
-
-
-def task_zip(py: None, args: list[str]) -> None:
-    target = source_zip(Path(args[1]) if args[:1] == ["--out"] else ROOT / "build")
     with zipfile.ZipFile(target) as archive:
         print(f"wrote {target}: {len(archive.namelist())} files")
+    return target
 
 
 def task_lint(py: Path, args: list[str]) -> None:
@@ -285,8 +274,7 @@ def task_lint(py: Path, args: list[str]) -> None:
 
 
 def task_lock(py: Path, args: list[str]) -> None:
-    """One lock for every Python from MIN_PYTHON on (uv's universal resolution); pins that
-    still fit are kept, ``--upgrade`` moves them."""
+    """One lock for every Python from MIN_PYTHON on (uv's universal resolution)."""
     run(py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "uv")
     run(py, "-m", "uv", "pip", "compile", "--quiet", "--universal", "--python-version",
         python_label(MIN_PYTHON), "--no-header", "--output-file", "requirements.lock",
@@ -339,7 +327,8 @@ TASKS = {
     "handin": lambda py, args: run(py, "-m", "tools.handin", *args),
     "handin-check": lambda py, args: run(py, "-m", "tools.handin_check", *args),
     "bench": lambda py, args: run(py, ROOT / "benchmarks" / "bench_training.py", *args),
-    "zip": task_zip, "lint": task_lint, "lock": task_lock, "hooks": task_hooks,
+    "zip": lambda py, args: source_zip(Path(args[1]) if args[:1] == ["--out"] else ROOT / "build"),
+    "lint": task_lint, "lock": task_lock, "hooks": task_hooks,
     "clean": task_clean, "venv": lambda py, args: None,
 }
 #: Commands that need no .venv.

@@ -44,9 +44,8 @@ def input_digest(path: str | Path) -> str:
 
 
 def unseen_files(root: Path) -> list[Path]:
-    """Files read before a kernel's first cell can record them (or probed without opening):
-    ``.pth`` files, matplotlibrc wherever matplotlib looks, IPython's configuration and its
-    ``*.py``/``*.ipy`` start-up files (the only ones it runs)."""
+    """What a run reads where no hook sees it: ``.pth`` files, matplotlibrc wherever matplotlib
+    looks, IPython's configuration and its ``*.py``/``*.ipy`` start-up files (all it runs)."""
     home = Path.home()
     found = [p for folder in (*site.getsitepackages(), site.getusersitepackages())
              for p in sorted(Path(folder).glob("*.pth"))]

@@ -128,10 +128,8 @@ def _lock(fd: int, take: bool) -> bool:
 
 @contextlib.contextmanager
 def held(lock: Path, waiting: Callable[[int | None], None]) -> Iterator[None]:
-    """Hold an OS lock on the file ``lock`` (the holder's pid in it) while the block runs; when
-    another process holds it, call ``waiting`` with its pid (None if not yet written), then
-    wait. The OS drops a killed holder's lock. The file stays: removing a lock file that
-    another process waits on would let two hold it."""
+    """Hold an OS lock on the file ``lock`` (the holder's pid in it; the OS drops a killed
+    holder's) while the block runs; if taken, call ``waiting`` with the holder's pid and wait."""
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         if not _lock(fd, True):
@@ -146,4 +144,4 @@ def held(lock: Path, waiting: Callable[[int | None], None]) -> Iterator[None]:
         yield
     finally:
         _lock(fd, False)
-        os.close(fd)
+        os.close(fd)  # the file stays: removed while another waits, two could hold it

@@ -54,10 +54,8 @@ class TitlePage:
 
 
 def title_page(config: Path, required: bool = False) -> TitlePage:
-    """The group line and names: the environment (ASSIGNMENT1_GROUP, ASSIGNMENT1_AUTHORS
-    "Name One; Name Two"), else ``config``, else visible placeholders. A bad ``config`` is a
-    UserError naming it, the key and what is expected; none means no names yet (unless
-    ``required``)."""
+    """The group line and names from $ASSIGNMENT1_GROUP and $ASSIGNMENT1_AUTHORS ("Ada; Alan"),
+    else ``config`` (a bad one: UserError naming the key), else visible placeholders."""
     data = {}
     if required and not os.path.lexists(config):
         raise UserError(f"{config}: no such file; check the --config path")

@@ -99,10 +99,8 @@ def notebook_client(nb: dict, root: Path, timeout: int) -> object:
 
 def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
         trace_file: Path) -> dict:
-    """``nb`` executed by a fresh kernel working in ``root``, which writes its files into
-    ``out_dir`` and records its reads into ``trace_file``. The kernel runs in a thread, so
-    that a stop signal (raised here) ends it and its workers at once; UserError for a
-    failure."""
+    """``nb`` run by a fresh kernel in ``root`` (in a thread, so that a stop signal ends it and its
+    workers at once), its files written into ``out_dir``, its reads into ``trace_file``."""
     import nbformat
     import psutil
     from nbformat.v4.rwbase import rejoin_lines

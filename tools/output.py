@@ -104,10 +104,8 @@ def aside(folder: Path, record_name: str) -> Path:
 
 
 def swap(folder: Path, record_name: str) -> None:
-    """Put the set in ``.next`` (its record already there) in place of the previous one
-    (already checked by ``check_ours``), the record last. Idempotent, so that a process
-    killed midway leaves a swap the next ``aside`` finishes; a rename that fails puts the
-    previous set back (UserError if even that fails)."""
+    """Put the set in ``.next`` (its record there) in place of the previous one, the record last;
+    idempotent (``aside`` finishes a killed swap); a failed rename puts the previous set back."""
     new, old = folder / NEXT, folder / PREVIOUS
     old.mkdir(exist_ok=True)
     done: list[tuple[Path, Path]] = []
@@ -146,10 +144,8 @@ def swap(folder: Path, record_name: str) -> None:
 @contextlib.contextmanager
 def staged(folder: Path, record_name: str, record: dict, names: list[str],
            signals: StopSignals, state: dict) -> Iterator[Path]:
-    """``.next`` in ``folder`` for the block to write a new set into, once each of ``names``
-    there is checked to be the tool's (``record["builder"]``'s); after the block the set is
-    listed in ``record`` and swapped in, stop signals held back meanwhile. ``state`` says
-    what the folder holds ("previous", "published"); ``.next`` goes however the block ends."""
+    """``.next`` for a new set, once ``names`` in ``folder`` are checked; after the block, the set
+    listed in ``record`` is swapped in, stop signals held back; ``state`` says what is there."""
     state["previous"] = check_ours(folder, record_name, record["builder"], names) is not None
     new = aside(folder, record_name)
     try:
@@ -178,9 +174,8 @@ def holds(state: dict, folder: Path, what: str) -> str:
 
 def command(body: Callable[[StopSignals, dict], None], folder: Path, what: str, name: str,
             prefix: str = "") -> int:
-    """Run ``body(signals, state)`` as a command: 0, or 1 after one line (``prefix`` first)
-    saying what failed and, once ``state["started"]``, what ``folder`` holds. After a stop
-    signal, "``name``: interrupted" and what the folder holds, and the signal goes on."""
+    """Run ``body(signals, state)``: 0, or 1 after one line saying what failed (and, once
+    ``state["started"]``, what ``folder`` holds); a stop signal is said, then passed on."""
     state: dict = {}
     try:
         with StopSignals() as signals:

@@ -30,13 +30,8 @@ REMOTE = re.compile(r"<(?:script|img|iframe|source|audio|video)\b[^>]*\bsrc=[\"'
 
 def report_markdown(nb: dict, figures: tuple[str, ...] = ("application/pdf", "image/png")
                     ) -> tuple[str, dict[str, bytes], dict[str, str]]:
-    """The report as pandoc Markdown, the figure files, and each figure's placement.
-
-    Cells tagged ``remove-cell`` are left out. Markdown cells and ``text/markdown`` outputs go
-    in as they are; a figure as its first render among ``figures``, with the caption, width (a
-    share of the line) and placement ("top", "bottom", "none") of its output's metadata, and
-    in the PDF on one page with the text its cell shows after it.
-    """
+    """The report as pandoc Markdown (Markdown cells and outputs, no cell tagged remove-cell), its
+    figure files (the first of ``figures`` each output has) and their placements."""
     parts, files, placements = [], {}, {}
     for cell in nb["cells"]:
         if "remove-cell" in cell.get("metadata", {}).get("tags", []):

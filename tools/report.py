@@ -48,10 +48,8 @@ def locked(project: Project) -> contextlib.AbstractContextManager:
 
 def outputs(project: Project, nb: dict, quick: bool, fresh: bool, timeout: int,
             products: Path, say: Callable[[str], None]) -> tuple[dict, bool, dict[str, str]]:
-    """(the executed notebook, whether from the cache, the checkout's files it was built from
-    with their digests): the cache's entry when every input of its run is unchanged (and not
-    ``fresh``), else a run, which then becomes the entry. The notebook's files go into
-    ``products``."""
+    """(the executed notebook, from the cache?, the checkout's files it was built from: digests):
+    the cache's entry if no input changed and not ``fresh``, else a run, which is stored."""
     env = execute.environment(products, quick)
     entry, why, inputs = (None, "--fresh", {}) if fresh else \
         cache.lookup(project.cache, quick, nb, env, project.root)
@@ -163,9 +161,8 @@ def main(argv: list[str] | None = None, project: Project = PROJECT) -> int:
 
 def export_pdf(nb: dict, folder: Path, *, quick: bool, fresh: bool, timeout: int,
                say: Callable[[str], None]) -> bytes:
-    """The report PDF of ``nb``, the notebook in ``folder``, for the Report_PDF exporter,
-    built in that notebook's own checkout: a notebook that has not run is run there (its
-    modules, the checkout's lock and cache); one that has is exported as it is."""
+    """The Report_PDF exporter's PDF of ``nb`` (in ``folder``), built in its own checkout: run
+    there (its modules, lock and cache) if it has not run, else exported as it is."""
     project = Project.around(folder)
     say(f"building the report in the notebook's checkout {project.root} (its modules, "
         f"execution cache and build folder)")
