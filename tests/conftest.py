@@ -100,7 +100,7 @@ def executed_notebook(tmp_path_factory):
 
     products = tmp_path_factory.mktemp("executed")
     nb, _ = execute.read_notebook(ROOT / "assignment1.ipynb")
-    executed = execute.run(nb, ROOT, products, True, 600, products.parent / "trace.jsonl")
+    executed = execute.run(nb, ROOT, products, True, 600)[0]
     return nbformat.from_dict(executed), products
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -97,10 +98,10 @@ def notebook_client(nb: dict, root: Path, timeout: int) -> object:
                           resources={"metadata": {"path": str(root)}})
 
 
-def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
-        trace_file: Path) -> dict:
+def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int
+        ) -> tuple[dict, dict[str, tuple | None], set[str]]:
     """``nb`` run by a fresh kernel in ``root`` (in a thread, so that a stop signal ends it and its
-    workers at once), its files written into ``out_dir``, its reads into ``trace_file``."""
+    workers at once), its files written into ``out_dir``; with what it read (``trace.read``)."""
     import nbformat
     import psutil
     from nbformat.v4.rwbase import rejoin_lines
@@ -109,7 +110,9 @@ def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
     client = notebook_client(node, root, timeout)
     running: dict[str, int] = {}
     client.on_cell_start = lambda cell, cell_index: running.update(index=cell_index)
-    env = {**environment(out_dir, quick), trace.VARIABLE: str(trace_file)}
+    fd, trace_file = tempfile.mkstemp(prefix="assignment1-trace-", suffix=".jsonl")
+    os.close(fd)
+    env = {**environment(out_dir, quick), trace.VARIABLE: trace_file}
     failed: list[BaseException] = []
 
     def execute() -> None:
@@ -130,15 +133,16 @@ def run(nb: dict, root: Path, out_dir: Path, quick: bool, timeout: int,
     try:
         while thread.is_alive():
             thread.join(0.2)  # a signal handler runs between these waits
+        if failed:
+            raise UserError(failure(failed[0], nb["cells"], running.get("index"), timeout))
+        return (json.loads(json.dumps(node)), *trace.read(Path(trace_file)))
     finally:  # every process of the run (the kernel, its workers), found by the trace file
         mine = []  # their environment names, whether or not their parent still lives
         for process in psutil.process_iter():
             with contextlib.suppress(psutil.Error):
-                if process.environ().get(trace.VARIABLE) == str(trace_file):
+                if process.environ().get(trace.VARIABLE) == trace_file:
                     process.kill()
                     mine.append(process)
         psutil.wait_procs(mine, timeout=10)
         thread.join()
-    if failed:
-        raise UserError(failure(failed[0], nb["cells"], running.get("index"), timeout))
-    return json.loads(json.dumps(node))
+        os.unlink(trace_file)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tools import cache, cli, execute, output, render, trace
+from tools import cache, cli, execute, output, render
 from tools.cli import StopSignals, UserError
 from tools.config import HANDIN_FILES, PROJECT, Project, title_page
 
@@ -61,13 +61,7 @@ def outputs(project: Project, nb: dict, quick: bool, fresh: bool, timeout: int,
     else:
         say(f"executing the notebook ({why})")
         started = time.perf_counter()
-        fd, name = tempfile.mkstemp(prefix="assignment1-trace-", suffix=".jsonl")
-        os.close(fd)
-        try:
-            executed = execute.run(nb, project.root, products, quick, timeout, Path(name))
-            stats, env_names = trace.read(Path(name))
-        finally:
-            os.unlink(name)
+        executed, stats, env_names = execute.run(nb, project.root, products, quick, timeout)
         reads = list(stats)
         inputs = cache.inputs(nb, reads, list(env_names), env, project.root)
         note = "its outputs are cached for the next build"
