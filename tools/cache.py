@@ -1,9 +1,5 @@
-"""The execution cache: the last complete run's outputs, keyed by what that run read.
-
-An entry (build/report-cache/full or .../quick) holds the code cells' outputs, the files the
-notebook wrote and the run's inputs with their digests; a build re-hashes exactly those inputs,
-and any difference, or an entry whose seal does not match, is a miss, named.
-"""
+"""The execution cache: the last complete run's outputs (build/report-cache/full or quick),
+keyed by what that run read; any input changed, or an entry whose seal fails, is a named miss."""
 
 from __future__ import annotations
 

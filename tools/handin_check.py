@@ -1,10 +1,6 @@
-"""`python tasks.py handin-check`: the hand-in run as graders run it, at both ends of its range.
-
-For each end (``ENDS``) a virtual environment in build/handin-envs/ (rebuilt, saying why, when
-its interpreter or requirements change); the zip unzipped beside a stand-in for the course's
-mnist.py (``course_mnist.py``) and the MNIST files in data/; what a grader runs (``RUNS``) must
-succeed at both ends and print the same results (to one unit of the last printed decimal).
-"""
+"""`python tasks.py handin-check`: the hand-in run as graders run it, at both ends of its range:
+at each of ``ENDS``, in an environment in build/handin-envs/ and beside a stand-in for the
+course's mnist.py, what a grader runs (``RUNS``) must succeed and print the same results."""
 
 from __future__ import annotations
 

@@ -1,10 +1,6 @@
-"""An output folder the tools write into without touching anything of the user's, and the
-command around it that ends any failure or stop with one line saying what the folder holds.
-
-A set is built aside in ``FOLDER/.next`` and swapped in by renames, its record (every product
-with its SHA-256) last. A product is replaced or removed only when it is exactly what the record
-lists; a failed rename puts the previous set back; a swap a killed process left is finished.
-"""
+"""An output folder the tools write into without touching anything of the user's: a set built
+aside in ``FOLDER/.next`` and swapped in by renames, its record (every product with its SHA-256)
+last; and the command around it, whose failures and stops end with what the folder holds."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""What a run read, recorded by an audit hook (standard library only).
-
-A build names a file in ``$ASSIGNMENT1_TRACE``; its kernel loads this module as an IPython
-extension (before start-up files and cells) and ``tools.parallel``'s workers call
-``install_if_tracing``, so every process of the run appends a JSON line per first event to it:
-``["read", path, [mtime_ns, size] or null]``, ``["write", path]`` or ``["env", name]``.
-"""
+"""What a run read, recorded by an audit hook (standard library only): a build's kernel loads
+this module as an IPython extension (before start-up files and cells), ``tools.parallel``'s
+workers call ``install_if_tracing``, and every process of the run appends a JSON line per first
+event to ``$ASSIGNMENT1_TRACE``: ["read", path, [mtime_ns, size] or null], ["write", path] or
+["env", name]."""
 
 from __future__ import annotations
 
@@ -69,15 +67,13 @@ def install(trace_file: str) -> None:
     os.environ.__class__ = RecordingEnviron
 
 
-def install_if_tracing() -> None:
+def install_if_tracing(ipython: object = None) -> None:
     """``install`` when this process belongs to a build that records its reads."""
     if VARIABLE in os.environ:
         install(os.environ[VARIABLE])
 
 
-def load_ipython_extension(ipython: object) -> None:
-    """IPython's entry point: the build starts its kernel with this module as an extension."""
-    install_if_tracing()
+load_ipython_extension = install_if_tracing  # the build starts its kernel with this extension
 
 
 def read(trace_file: Path) -> tuple[dict[str, tuple | None], set[str]]:
