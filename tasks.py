@@ -293,14 +293,9 @@ def task_clean(py: None, args: list[str]) -> None:
         raise UserError(f"takes no arguments (got {' '.join(args)}): it removes {folders}; to "
                         f"remove less, delete that file or folder yourself", 2)
 
-    def refuse(pid: int | None) -> None:
-        raise UserError(f"a build is running here{f' (pid {pid})' if pid else ''}: let it "
-                        f"finish or stop it, then clean")
-
-    lock = ROOT / "build" / ".build.lock"  # held while a build runs
-    if lock.is_file() and not lock.parent.is_symlink():
-        with contextlib.suppress(PermissionError), cli.held(lock, refuse):
-            pass
+    holder = None if (ROOT / "build").is_symlink() else cli.build_holder(ROOT / "build")
+    if holder is not None:
+        raise UserError(f"a build is running here{holder}: let it finish or stop it, then clean")
     left: list[str] = []
 
     def failed(function: object, path: str, exc: BaseException) -> None:

@@ -238,7 +238,9 @@ def test_clean_says_what_it_could_not_remove(project, capsys, monkeypatch):
 
 
 def test_clean_refuses_during_a_running_build(project, capsys):
-    holder = hold(project / "build" / ".build.lock", 60)  # as a build holds it
+    holder = subprocess.Popen([sys.executable, "-c", BUILD_HOLDER, str(ROOT), str(project)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "holding\n"
     try:
         assert tasks.main(["clean"], project) == 1
         err = capsys.readouterr().err
@@ -357,6 +359,19 @@ from pathlib import Path
 with cli.held(Path(sys.argv[2]), lambda pid: print("waiting for", pid, flush=True)):
     print("holding", flush=True)
     time.sleep(float(sys.argv[3]))
+"""
+
+
+#: Holds the build lock as a build does.
+BUILD_HOLDER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from tools import report
+from tools.config import Project
+with report.locked(Project(Path(sys.argv[2]))):
+    print("holding", flush=True)
+    time.sleep(60)
 """
 
 

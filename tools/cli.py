@@ -108,12 +108,13 @@ def venv_python(folder: Path, nt: bool | None = None) -> Path:
                            else "bin/python")
 
 
-def _lock(fd: int, take: bool) -> bool:
-    """Take (without waiting) or release the OS lock on ``fd``; whether that worked."""
+def _lock(fd: int, take: bool, at: int = 1 << 20) -> bool:
+    """Take (without waiting) or release the OS lock on ``fd`` (on Windows, of byte ``at``:
+    by default one past the pid, so that others can read it); whether that worked."""
     if os.name == "nt":
         import msvcrt
 
-        os.lseek(fd, 1 << 20, os.SEEK_SET)  # a byte past the pid, so that others can read it
+        os.lseek(fd, at, os.SEEK_SET)
         with contextlib.suppress(OSError):
             msvcrt.locking(fd, msvcrt.LK_NBLCK if take else msvcrt.LK_UNLCK, 1)
             return True
@@ -145,3 +146,21 @@ def held(lock: Path, waiting: Callable[[int | None], None]) -> Iterator[None]:
     finally:
         _lock(fd, False)
         os.close(fd)  # the file stays: removed while another waits, two could hold it
+
+
+def build_holder(build: Path) -> str | None:
+    """" (pid N)" while a build holds build/.build.lock (filelock: flock, or byte 0 on
+    Windows), "" when the pid is unknown, None when no build holds it."""
+    try:
+        fd = os.open(build / ".build.lock", os.O_RDWR)
+    except OSError:  # no lock file, or one nobody can open: no build holds it
+        return None
+    try:
+        if _lock(fd, True, at=0):
+            _lock(fd, False, at=0)
+            return None
+    finally:
+        os.close(fd)
+    with contextlib.suppress(OSError, ValueError):
+        return f" (pid {int((build / '.build.pid').read_text(encoding='ascii'))})"
+    return ""

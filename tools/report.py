@@ -13,8 +13,10 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import filelock
 
 from tools import cache, cli, execute, output, render
 from tools.cli import StopSignals, UserError
@@ -27,23 +29,27 @@ OWN_PRODUCTS = ("assignment1.ipynb", "assignment1.html", "assignment1.pdf")
 ALWAYS_SOURCES = (*HANDIN_FILES, "mnist.py")
 
 
-def locked(project: Project) -> contextlib.AbstractContextManager:
-    """The checkout's build lock (``cli.held`` on build/.build.lock), to hold while building;
-    UserError when another build holds it or build/ cannot be written."""
-    lock = project.build / ".build.lock"
+@contextlib.contextmanager
+def locked(project: Project) -> Iterator[None]:
+    """Hold the checkout's build lock (filelock on build/.build.lock, the pid in .build.pid)
+    while building; UserError when another build holds it or build/ cannot be written."""
+    lock = filelock.FileLock(project.build / ".build.lock", blocking=False)
     try:
         project.build.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(lock, os.O_RDWR | os.O_CREAT, 0o644))
+        lock.acquire()
+        (project.build / ".build.pid").write_text(str(os.getpid()), encoding="ascii")
+    except filelock.Timeout:
+        raise UserError(f"another build is running here{cli.build_holder(project.build) or ''}: "
+                        f"wait for it to finish or stop it, then build again") from None
     except OSError as exc:
+        lock.release()
         raise UserError(f"{project.build} cannot be written ({cli.describe(exc)}): builds keep "
                         f"their lock and the execution cache there; make the checkout "
                         f"writable, or work in a writable copy of it") from exc
-
-    def refuse(pid: int | None) -> None:
-        raise UserError(f"another build is running here{f' (pid {pid})' if pid else ''}: wait "
-                        f"for it to finish or stop it, then build again")
-
-    return cli.held(lock, refuse)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def outputs(project: Project, nb: dict, quick: bool, fresh: bool, timeout: int,
