@@ -34,8 +34,7 @@ class BaseTrainer:
         self.model, self.shuffle_dataset = model, shuffle_dataset
         self.seed, self.early_stopping, self.patience = seed, early_stopping, patience
         # after train: the (0-based) epoch early stopping ended it; the best validation's step
-        self.early_stop_epoch: int | None = None
-        self.best_step: int | None = None
+        self.early_stop_epoch = self.best_step = None  # ints, or None
 
     def validation_step(self) -> tuple[float, float, float]:
         raise NotImplementedError("a trainer returns (val_loss, train_accuracy, val_accuracy)")

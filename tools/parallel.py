@@ -58,6 +58,15 @@ def side_by_side(jobs: Sequence[Job], processes: int | None = None) -> list[Any]
             raise
 
 
+def seeded(function: Callable[..., Any], seed: int, **kwargs: Any) -> Any:
+    """``function(**kwargs)`` after ``np.random.seed(seed)``, as the course's scripts seed
+    NumPy's global generator: a job that draws from it gives one result wherever it runs."""
+    import numpy as np
+
+    np.random.seed(seed)  # noqa: NPY002 (the global generator the course's tests draw from)
+    return function(**kwargs)
+
+
 def _start_worker(stop: Any) -> None:
     trace.install_if_tracing()  # a build's cache records what its workers read too
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
