@@ -9,11 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
 
 from tools.cli import venv_python
+from tools.config import HANDIN_FILES
 
 #: The project's own code (tests are run on CI's Linux; their helpers are not shipped).
 PRODUCT = sorted([*ROOT.glob("*.py"), *(ROOT / "tools").glob("*.py"),
@@ -28,6 +30,7 @@ GUARDED = {
     ("tasks.py", "os.tcgetpgrp"),  # in_terminal_foreground: only where passes_on is not nt
     ("tasks.py", "os.getpgrp"),
     ("bench_training.py", "resource"),  # imported in a try: ImportError on Windows
+    ("mnist.py", "os.kill"),  # _running: on Windows it asks the kernel through ctypes instead
 }
 
 
@@ -56,6 +59,21 @@ def test_no_posix_only_call_and_no_shell_unguarded():
                         (path.name, name) not in GUARDED:
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
     assert not found, "POSIX-only or shell calls: " + "; ".join(found)
+
+
+def test_the_hand_in_and_the_data_loader_need_only_numpy_and_matplotlib():
+    """The course's environment runs the six files and mnist.py: they import the standard
+    library, NumPy, Matplotlib and each other, nothing else (psutil, say, is not there)."""
+    own = {Path(name).stem for name in HANDIN_FILES} | {"mnist"}
+    allowed = {*sys.stdlib_module_names, "numpy", "matplotlib", *own}
+    found = []
+    for name in (*HANDIN_FILES, "mnist.py"):
+        for node in ast.walk(ast.parse((ROOT / name).read_text(encoding="utf-8"))):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            found += [f"{name}:{node.lineno}: {m}" for m in modules
+                      if m.partition(".")[0] not in allowed]
+    assert not found, "imports the course's environment lacks: " + "; ".join(found)
 
 
 def test_text_files_are_read_and_written_as_utf8():
