@@ -110,7 +110,8 @@ def largest_drops(history: dict, after_step: int) -> list[tuple[float, int]]:
     """The falls of the accuracy from one check to the next, among the checks from ``after_step``
     on, largest first, each with the step of the check after it: the spikes of task 2e."""
     steps, accuracy = np.array(list(history)), np.array(list(history.values()))
-    falls, after = -np.diff(accuracy)[steps[1:] >= after_step], steps[1:][steps[1:] >= after_step]
+    kept = steps[1:] >= after_step
+    falls, after = -np.diff(accuracy)[kept], steps[1:][kept]
     return [(float(falls[i]), int(after[i])) for i in np.argsort(-falls, kind="stable")]
 
 
